@@ -1,0 +1,35 @@
+# Two commands from a fresh clone: `make run` (the main job) and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PROFILE ?= full
+
+.PHONY: setup run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# the stamp re-runs the install when the dependency lists change
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt setup.py src/mnist_cnn/_fastcsv.c
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e ".[dev]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+# execute the notebook headless on the embedded data: writes the executed notebook, models/, figures/
+run: setup
+	$(BIN)/papermill notebooks/mnist_cnn.ipynb notebooks/mnist_cnn.ipynb \
+		-p profile $(PROFILE) --cwd notebooks -k python3 --log-output
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/train_bench.py
+
+clean:
+	rm -rf $(VENV) data/.cache runs .pytest_cache .ruff_cache

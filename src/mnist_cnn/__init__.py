@@ -1,0 +1,8 @@
+"""mnist-cnn: an augmented Keras CNN for MNIST-style CSVs, as a library, a notebook and a command.
+
+Modules: config (settings and profiles), data (CSV loading and preparation), model (the CNN),
+train (fitting, resume, saving), evaluate (metrics), plots (figures), predict (your own images),
+cli (the `mnist-cnn` command).
+"""
+
+__version__ = "0.1.0"
