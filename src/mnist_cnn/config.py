@@ -149,6 +149,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "val_size": 500,
         "test_limit": 1000,
         "epochs": 1,
+        "batch_size": 32,
         "conv_filters": (8, 16),
         "dense_units": 32,
         "early_stopping_patience": 1,

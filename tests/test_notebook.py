@@ -1,0 +1,76 @@
+"""The notebook itself, executed end to end with the smoke profile (papermill), locally and as on Colab."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+papermill = pytest.importorskip("papermill")
+NOTEBOOK = ROOT / "notebooks" / "mnist_cnn.ipynb"
+FIGURES = {"training_curves", "confusion_matrix", "roc_curves", "predictions", "mistakes", "calibration",
+           "per_class_accuracy"}
+
+
+def execute(tmp_path, name: str, **parameters) -> dict:
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out), parameters={"profile": "smoke", **parameters}, cwd=str(tmp_path),
+        kernel_name="python3", execution_timeout=600, progress_bar=False,
+    )
+    return json.loads(out.read_text())
+
+
+def outputs_of(notebook: dict, kind: str) -> list:
+    return [o for c in notebook["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == kind]
+
+
+def test_parameters_cell_is_tagged_and_first_code_cell():
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "parameters" in code[0]["metadata"].get("tags", [])
+    assert "colab.research.google.com/assets/colab-badge.svg" in "".join(cells[0]["source"])
+
+
+def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
+    shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns(".cache"))
+    nb = execute(tmp_path, "local", data_dir=str(tmp_path / "data"), models_dir=str(tmp_path / "models"),
+                 figures_dir=str(tmp_path / "figures"), run_dir=str(tmp_path / "run"))
+    assert outputs_of(nb, "error") == []
+    stderr = [o for o in outputs_of(nb, "stream") if o["name"] == "stderr"]
+    assert not any("Traceback" in "".join(o["text"]) for o in stderr)
+    images = [o for o in outputs_of(nb, "display_data") if "image/png" in o.get("data", {})]
+    assert len(images) == len(FIGURES)
+    assert {p.stem for p in (tmp_path / "figures").glob("*.png")} == FIGURES
+    metrics = json.loads((tmp_path / "models" / "metrics.json").read_text())
+    assert metrics["profile"] == "smoke" and metrics["test_samples"] == 1000
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert set(metrics["data_checksums"]) == {"mnist_train.csv.gz", "mnist_test.csv.gz"}
+    for name in ("mnist_cnn.keras", "mnist_cnn.h5", "history.csv"):
+        assert (tmp_path / "models" / name).stat().st_size > 0
+    text = json.dumps(nb)
+    assert "reloads and predicts identically" in text and "DIFFERENTLY" not in text
+
+
+def test_colab_path_clones_installs_and_is_safe_to_run_twice(tmp_path):
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a git checkout to clone from")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("no commit to clone")
+    colab = tmp_path / "content"
+    colab.mkdir()
+    parameters = {"force_colab": True, "repo_url": f"file://{ROOT}", "colab_dir": str(colab),
+                  "models_dir": "models", "figures_dir": "figures", "run_dir": "runs/nb"}
+    for attempt in ("first", "second"):
+        nb = execute(tmp_path, attempt, **parameters)
+        assert outputs_of(nb, "error") == []
+        assert "| Colab" in json.dumps(nb)
+    clone = colab / "mnist-cnn"
+    assert (clone / "pyproject.toml").exists()
+    assert (clone / "models" / "metrics.json").exists()  # relative paths resolve inside the clone
