@@ -30,7 +30,8 @@ NAMES = ("zero", "one", "two")
 def test_accuracy_loss_and_errors_by_hand():
     m = ev.compute_metrics(PROBS, LABELS, NAMES)
     assert m["test_accuracy"] == 0.75 and m["errors"] == 1
-    assert m["test_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.7) + math.log(0.3) + math.log(0.9)) / 4)
+    expected_loss = -(math.log(0.8) + math.log(0.7) + math.log(0.3) + math.log(0.9)) / 4
+    assert m["test_loss"] == pytest.approx(expected_loss)
 
 
 def test_confusion_report_and_per_class_by_hand():
