@@ -167,6 +167,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full": {
         "epochs": 24,
         "label_smoothing": 0.1,
+        # a one-cycle schedule only pays when it runs to its end: early stopping must not cut it
+        "early_stopping_patience": 24,
     },
     # the original project's recipe, kept for comparison
     "seed": {
