@@ -188,19 +188,19 @@ def write_metrics(path: str | Path, metrics: dict[str, Any], **context: Any) -> 
     payload = {**metrics, **context}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_json_safe(payload), indent=2, sort_keys=False)
+    text = json.dumps(json_safe(payload), indent=2, sort_keys=False)
     atomic_write(path, lambda handle: handle.write(text + "\n"), mode="w")
     return payload
 
 
-def _json_safe(value):
+def json_safe(value):
     """NaN is not JSON: store it as null."""
     if isinstance(value, float) and np.isnan(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value

@@ -21,8 +21,8 @@ RIGHT, WRONG = "tab:green", "tab:red"
 
 
 def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = True, sharex=False,
-              height_ratios=None, constrained_layout: bool = True):
-    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+              height_ratios=None):
+    fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=squeeze, sharex=sharex,
                         gridspec_kw={"height_ratios": height_ratios} if height_ratios else None)
     return fig, axes
@@ -30,7 +30,7 @@ def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = T
 
 def training_curves(history: pd.DataFrame) -> Figure:
     """Accuracy, loss and learning rate per epoch, training against validation, best epoch marked."""
-    fig, axes = _subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    fig, axes = _subplots(1, 3, figsize=(15, 4))
     epochs = history["epoch"]
     best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"]) if "val_accuracy" in history else None
     for ax, metric in zip(axes[:2], ("accuracy", "loss"), strict=True):
@@ -57,7 +57,7 @@ def confusion_matrices(matrix: np.ndarray, class_names) -> Figure:
     matrix = np.asarray(matrix)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.nan_to_num(matrix / matrix.sum(axis=1, keepdims=True))
-    fig, axes = _subplots(1, 2, figsize=(16, 6.5), constrained_layout=True)
+    fig, axes = _subplots(1, 2, figsize=(16, 6.5))
     names = list(class_names)
     sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", ax=axes[0], cbar=False,
                 xticklabels=names, yticklabels=names)
@@ -79,7 +79,7 @@ def roc_curves(labels: np.ndarray, probabilities: np.ndarray, class_names) -> Fi
     classes = probabilities.shape[1]
     onehot = np.eye(classes)[labels]
     grid = np.logspace(-5, 0, 400)
-    fig, ax = _subplots(figsize=(8, 6.5), constrained_layout=True)
+    fig, ax = _subplots(figsize=(8, 6.5))
     cmap = matplotlib.colormaps["tab10"]
     interpolated = []
     for c in range(classes):
@@ -123,8 +123,7 @@ def mistakes_gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.n
 
 def _image_grid(images, labels, probabilities, class_names, indices, columns, title) -> Figure:
     rows = max(1, int(np.ceil(len(indices) / columns)))
-    fig, axes = _subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False,
-                             constrained_layout=True)
+    fig, axes = _subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), indices, strict=False):
@@ -144,8 +143,7 @@ def reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, ece: floa
     table = reliability_table(probabilities, labels, bins)
     centres = (table["edges"][:-1] + table["edges"][1:]) / 2
     filled = table["count"] > 0
-    fig, (ax, ax_count) = _subplots(2, 1, figsize=(7, 7), sharex=True, height_ratios=(3, 1),
-                                       constrained_layout=True)
+    fig, (ax, ax_count) = _subplots(2, 1, figsize=(7, 7), sharex=True, height_ratios=(3, 1))
     width = 1.0 / bins
     ax.bar(centres[filled], table["accuracy"][filled], width=width * 0.9, edgecolor="black",
            label="accuracy in bin")
@@ -162,7 +160,7 @@ def reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, ece: floa
 def per_class_accuracy(accuracies, class_names) -> Figure:
     """Accuracy of each class as bars, zoomed to where the differences are."""
     accuracies = np.asarray(accuracies, dtype=float)
-    fig, ax = _subplots(figsize=(8, 4), constrained_layout=True)
+    fig, ax = _subplots(figsize=(8, 4))
     bars = ax.bar(list(class_names), accuracies, color="tab:blue")
     ax.bar_label(bars, labels=[f"{a:.2%}" for a in accuracies], fontsize=8)
     low = np.nanmin(accuracies) if np.isfinite(accuracies).any() else 0.0
@@ -181,3 +179,20 @@ def save_figure(fig: Figure, directory: str | Path, name: str, dpi: int = 110) -
     target = directory / f"{name}.png"
     atomic_write(target, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
     return target
+
+
+def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: int = 0) -> dict[str, Figure]:
+    """Every figure of a run's report, by the file name it is saved under (as the notebook does)."""
+    labels, probabilities = evaluation.labels, evaluation.probabilities
+    names, metrics = evaluation.class_names, evaluation.metrics
+    return {
+        "training_curves": training_curves(history),
+        "confusion_matrix": confusion_matrices(evaluation.confusion, names),
+        "roc_curves": roc_curves(labels, probabilities, names),
+        "predictions": prediction_grid(images, labels, probabilities, names, seed=seed),
+        "mistakes": mistakes_gallery(images, labels, probabilities, names),
+        "calibration": reliability_diagram(probabilities, labels, metrics["ece"]),
+        "per_class_accuracy": per_class_accuracy(
+            [m["accuracy"] for m in metrics["per_class"].values()], names
+        ),
+    }

@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,20 @@ class TrainResult:
     epochs_run: int
     best_epoch: int  # 1-based
     resumed_from_epoch: int  # 0 when the run started fresh
+
+    def record(self, config: Config, dataset: Dataset) -> dict[str, Any]:
+        """The run's context, stored beside its metrics: timing, seed, settings, versions, data."""
+        return {
+            "train_seconds": round(self.train_seconds, 1),
+            "epochs_run": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "seed": config.seed,
+            "profile": config.profile,
+            "device": device_description(),
+            "versions": library_versions(),
+            "data_checksums": dataset.checksums,
+            "config": config.to_dict(),
+        }
 
 
 def set_reproducible(config: Config) -> None:
@@ -342,9 +357,41 @@ def save_history(history: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda h: history.to_csv(h, index=False), mode="w")
 
 
+class ModelFileError(ValueError):
+    """A model file that is missing or is not a Keras model, with its path and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
 def load_model(path: str | Path) -> keras.Model:
-    """Load a saved .keras or .h5 model (this package's custom layers included)."""
-    return keras.models.load_model(path, compile=False)
+    """Load a saved .keras or .h5 model (this package's custom layers included).
+
+    Raises:
+        ModelFileError: the file is missing, has another extension, or does not hold a Keras model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "is a directory, not a model file" if path.is_dir() else "file not found")
+    if path.suffix not in (".keras", ".h5"):
+        raise ModelFileError(path, "not a model file: expected a .keras or .h5 file")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelFileError(path, "not a Keras model file (a .keras file is a zip archive; this is not)")
+    if path.suffix == ".h5":
+        import h5py
+
+        if not h5py.is_hdf5(path):
+            raise ModelFileError(path, "not a Keras model file (an .h5 file is HDF5; this is not)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types (ValueError, OSError, BadZipFile, KeyError...)
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(path, f"not a Keras model file ({reason[:200]})") from None
+    if not isinstance(model, keras.Model):
+        raise ModelFileError(path, "holds a Keras object that is not a model")
+    return model
 
 
 def library_versions() -> dict[str, str]:

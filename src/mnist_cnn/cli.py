@@ -1,0 +1,291 @@
+"""The `mnist-cnn` command: train, evaluate, predict and export, over the library.
+
+    mnist-cnn train --profile quick
+    mnist-cnn evaluate models/mnist_cnn.keras data/mnist_test.csv.gz --json
+    mnist-cnn predict models/mnist_cnn.keras my_digit.png another.jpg
+    mnist-cnn predict models/mnist_cnn.keras test.csv --submission submission.csv
+    mnist-cnn export models/mnist_cnn.keras --format tflite
+
+Bad input (a missing file, an unreadable image, a CSV that fails validation, a file that is not a
+model) ends the command with one line on stderr and exit status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mnist_cnn.config import DIGIT_NAMES, PROFILES, Config
+
+EXIT_BAD_INPUT = 2
+CSV_SUFFIXES = (".csv", ".gz", ".zip")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand; each option's help states its default."""
+    parser = argparse.ArgumentParser(
+        prog="mnist-cnn", description="Train and use an augmented CNN on MNIST-style CSVs."
+    )
+    parser.add_argument(
+        "--tf-logs", action="store_true",
+        help="show TensorFlow's native log lines and library warnings (default: hidden)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    defaults = Config()
+
+    train = commands.add_parser(
+        "train",
+        help="train a model; writes models/ and figures/ as the notebook does",
+        description="Train a profile on the CSVs, evaluate it on the test CSV, and write the "
+        "model (.keras and .h5), history.csv, metrics.json and the figures. A run that is cut off "
+        "resumes from its last finished epoch when started again with the same --run-dir.",
+    )
+    train.add_argument(
+        "--profile", choices=list(PROFILES), default="full", help="training recipe (default: %(default)s)"
+    )
+    train.add_argument("--epochs", type=int, help="number of epochs (default: the profile's)")
+    train.add_argument("--batch-size", type=int, help="images per step (default: the profile's)")
+    train.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
+    train.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    train.add_argument(
+        "--data-dir", type=Path, default=defaults.data_dir, help="folder of the CSVs (default: %(default)s)"
+    )
+    train.add_argument(
+        "--train-csv", default=defaults.train_csv, help="training CSV in --data-dir (default: %(default)s)"
+    )
+    train.add_argument(
+        "--test-csv", default=defaults.test_csv, help="test CSV in --data-dir (default: %(default)s)"
+    )
+    train.add_argument(
+        "--models-dir", type=Path, default=defaults.models_dir, help="output folder (default: %(default)s)"
+    )
+    train.add_argument(
+        "--figures-dir", type=Path, default=defaults.figures_dir, help="figure folder (default: %(default)s)"
+    )
+    train.add_argument(
+        "--run-dir", type=Path, default=Path("runs/cli"),
+        help="resumable training state (default: %(default)s)",
+    )
+    train.add_argument(
+        "--device", choices=["auto", "cpu", "gpu", "mirrored", "tpu"], default="auto",
+        help="where to train (default: %(default)s)",
+    )
+
+    evaluate = commands.add_parser(
+        "evaluate", help="metrics of a saved model on a labelled CSV",
+        description="Print accuracy, loss, macro F1, ROC AUC, calibration and the per-class table.",
+    )
+    evaluate.add_argument("model", type=Path, help="a .keras or .h5 model")
+    evaluate.add_argument("csv", type=Path, help="an MNIST-style CSV with a label column")
+    evaluate.add_argument("--json", action="store_true", help="print every metric as JSON (default: a table)")
+    _add_class_names(evaluate)
+
+    predict = commands.add_parser(
+        "predict", help="classify your own images, or a CSV into a Kaggle submission",
+        description="Images (PNG, JPEG, BMP, GIF, TIFF, WebP) are converted as MNIST's digits were: "
+        "grayscale, light on dark, cropped, fitted into 20x20 and centred by centre of mass in 28x28. "
+        "A CSV is read as the data CSVs are; with --submission the predictions are written in "
+        'Kaggle\'s "Digit Recognizer" format (ImageId,Label).',
+    )
+    predict.add_argument("model", type=Path, help="a .keras or .h5 model")
+    predict.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images, or one CSV")
+    predict.add_argument(
+        "--submission", type=Path, help="write a Kaggle submission CSV here (default: print the predictions)"
+    )
+    predict.add_argument("--top", type=int, default=3, help="classes listed per image (default: %(default)s)")
+    predict.add_argument("--json", action="store_true", help="print JSON lines (default: text)")
+    _add_class_names(predict)
+
+    export = commands.add_parser(
+        "export", help="export a model for serving (SavedModel, TFLite, ONNX)",
+        description="Export through Keras' model.export, reload the export with its own runtime "
+        "and check that it predicts as the Keras model does before it takes its final name.",
+    )
+    export.add_argument("model", type=Path, help="a .keras or .h5 model")
+    export.add_argument(
+        "--format", dest="fmt", choices=["tflite", "savedmodel", "onnx"], default="tflite",
+        help="export format (default: %(default)s)",
+    )
+    export.add_argument(
+        "--output", type=Path,
+        help="where to write (default: beside the model, e.g. models/mnist_cnn.tflite)",
+    )
+    return parser
+
+
+def _add_class_names(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--class-names", default=",".join(DIGIT_NAMES),
+        help="the model's classes in output order, comma-separated (default: %(default)s)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (0, or 2 for bad input)."""
+    args = build_parser().parse_args(argv)
+    if not args.tf_logs:
+        _hide_native_logs()
+    from mnist_cnn.data import CSVFormatError
+    from mnist_cnn.export import ExportError
+    from mnist_cnn.predict import ImageReadError
+    from mnist_cnn.train import ModelFileError
+
+    handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}
+    try:
+        handlers[args.command](args)
+    except (CSVFormatError, ImageReadError, ModelFileError, ExportError, BadInputError, OSError) as err:
+        print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"mnist-cnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _hide_native_logs() -> None:
+    """Send what TensorFlow's C++ core writes to stderr (start-up notes, CUDA probes) to /dev/null.
+
+    TensorFlow 2.21 logs through absl before its log level is read, so TF_CPP_MIN_LOG_LEVEL does
+    not stop these lines, and they would bury the command's output and its one-line errors. File
+    descriptor 2 goes to /dev/null; Python's own stderr (our errors, tracebacks of real bugs) moves
+    to a copy of the original descriptor.
+    """
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore")
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no real descriptor 2 (an embedding host): leave stderr as it is
+        return
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+class BadInputError(ValueError):
+    """A command-line request that cannot be carried out as given."""
+
+
+def _train(args: argparse.Namespace) -> None:
+    from mnist_cnn import evaluate as ev
+    from mnist_cnn import plots
+    from mnist_cnn.data import load_dataset
+    from mnist_cnn.train import save_history, save_model, train
+
+    try:
+        config = Config.from_profile(
+            args.profile, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, seed=args.seed, data_dir=args.data_dir,
+            train_csv=args.train_csv, test_csv=args.test_csv, models_dir=args.models_dir,
+            figures_dir=args.figures_dir, run_dir=args.run_dir, device=args.device,
+        )
+    except ValueError as err:
+        raise BadInputError(str(err)) from None
+    dataset = load_dataset(config)
+    if dataset.test_y is None:
+        raise BadInputError(f"{config.test_path}: the test CSV has no label column, so it cannot be scored")
+    print(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; data {dataset.summary()}")
+    result = train(config, dataset, report=lambda line: print(line, flush=True))
+    evaluation = ev.evaluate(result.model, dataset.test_x, dataset.test_y, config.class_names)
+    written = list(save_model(result.model, config).values())
+    save_history(result.history, config.history_path)
+    ev.write_metrics(config.metrics_path, evaluation.metrics, **result.record(config, dataset))
+    figures = plots.report_figures(result.history, evaluation, dataset.test_x, seed=config.seed)
+    written += [config.history_path, config.metrics_path]
+    written += [plots.save_figure(fig, config.figures_dir, name) for name, fig in figures.items()]
+    print(_summary_line(evaluation.metrics))
+    print(f"{result.epochs_run} epochs, {result.train_seconds:.0f} s of training; wrote:")
+    for path in written:
+        print(f"  {path}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from mnist_cnn import evaluate as ev
+    from mnist_cnn.data import load_csv
+    from mnist_cnn.train import load_model
+
+    model = load_model(args.model)
+    class_names = _class_names(args, model)
+    images, labels = load_csv(args.csv)
+    if labels is None:
+        raise BadInputError(f"{args.csv}: no label column, so there is nothing to score against")
+    if labels.max() >= len(class_names):
+        raise BadInputError(f"{args.csv}: label {labels.max()} has no class among {len(class_names)} classes")
+    evaluation = ev.evaluate(model, images, labels, class_names)
+    if args.json:
+        print(json.dumps(ev.json_safe(evaluation.metrics), indent=2))
+        return
+    print(_summary_line(evaluation.metrics))
+    print(evaluation.report_table().round(4).astype({"support": int}).to_string())
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from mnist_cnn.predict import load_images, predict_digits, write_submission
+    from mnist_cnn.train import load_model
+
+    csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
+    if csvs and len(args.inputs) > 1:
+        raise BadInputError("give either one CSV or image files, not both")
+    if args.submission and not csvs:
+        raise BadInputError("--submission needs a CSV input (a Kaggle test.csv)")
+    if args.top < 1:
+        raise BadInputError("--top must be at least 1")
+    model = load_model(args.model)
+    class_names = _class_names(args, model)
+    if args.submission:
+        rows = write_submission(model, csvs[0], args.submission, class_names)
+        print(f"wrote {args.submission} ({rows} predictions)")
+        return
+    if csvs:
+        from mnist_cnn.data import load_csv
+
+        images, _ = load_csv(csvs[0])
+        sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
+    else:
+        images, sources = load_images(args.inputs), [str(p) for p in args.inputs]
+    for prediction in predict_digits(model, images, class_names, sources, top=args.top):
+        if args.json:
+            print(json.dumps({"source": prediction.source, "label": prediction.label,
+                              "confidence": prediction.confidence, "top": prediction.top}))
+        else:
+            print(prediction.describe())
+
+
+def _export(args: argparse.Namespace) -> None:
+    from mnist_cnn.export import default_output, export_model
+    from mnist_cnn.train import load_model
+
+    model = load_model(args.model)
+    output = args.output or default_output(args.model, args.fmt)
+    difference = export_model(model, output, args.fmt)
+    print(f"wrote {output} ({args.fmt}); it predicts as the Keras model does "
+          f"(largest difference {difference:.1e})")
+
+
+def _class_names(args: argparse.Namespace, model) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in args.class_names.split(","))
+    outputs = model.output_shape[-1]
+    if len(names) != outputs:
+        raise BadInputError(
+            f"--class-names lists {len(names)} classes but {args.model} has {outputs} outputs"
+        )
+    return names
+
+
+def _summary_line(metrics: dict) -> str:
+    return (
+        f"accuracy {metrics['test_accuracy']:.2%} ({metrics['errors']} errors of "
+        f"{metrics['test_samples']:,}), loss {metrics['test_loss']:.4f}, macro F1 "
+        f"{metrics['macro_f1']:.4f}, macro ROC AUC {metrics['roc_auc_macro']:.6f}, ECE {metrics['ece']:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The `mnist-cnn` command: help text, a one-epoch train, evaluate, predict, export, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mnist_cnn.cli import build_parser, main
+from mnist_cnn.data import load_csv
+from tests.conftest import ROOT
+
+MODEL = ROOT / "models" / "mnist_cnn.keras"
+TEST_CSV = ROOT / "data" / "mnist_test.csv.gz"
+
+
+def run(argv, capsys) -> tuple[int, str, str]:
+    # --tf-logs keeps the test process's own stderr descriptor as it is
+    status = main(["--tf-logs", *map(str, argv)])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "export"])
+def test_every_option_states_its_default(command):
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    for action in sub._actions:
+        if action.option_strings and action.dest not in ("help", "json"):
+            assert "default" in (action.help or ""), f"{command} {action.option_strings} hides its default"
+
+
+@pytest.fixture
+def small_csv(tmp_path):
+    """200 labelled test images as a plain CSV in the Kaggle 'MNIST in CSV' layout."""
+    images, labels = load_csv(TEST_CSV)
+    header = "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))
+    pairs = zip(images[:200], labels[:200], strict=True)
+    rows = [f"{label}," + ",".join(map(str, image.ravel())) for image, label in pairs]
+    path = tmp_path / "small.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_evaluate_prints_the_table_and_json_agrees(small_csv, capsys):
+    status, out, _ = run(["evaluate", MODEL, small_csv], capsys)
+    assert status == 0 and out.startswith("accuracy ") and "macro avg" in out
+    status, out, _ = run(["evaluate", MODEL, small_csv, "--json"], capsys)
+    metrics = json.loads(out)
+    assert status == 0 and metrics["test_samples"] == 200
+    assert f"accuracy {metrics['test_accuracy']:.2%}" in run(["evaluate", MODEL, small_csv], capsys)[1]
+
+
+def test_predict_images_prints_digit_confidence_and_top_three(tmp_path, capsys):
+    images, labels = load_csv(TEST_CSV)
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"digit{i}.png"
+        Image.fromarray(255 - images[i]).resize((140, 140)).save(path)  # dark on white, larger
+        paths.append(path)
+    status, out, _ = run(["predict", MODEL, *paths, "--json"], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [r["label"] for r in rows] == [str(y) for y in labels[:3]]
+    assert all(len(r["top"]) == 3 and r["top"][0][0] == r["label"] for r in rows)
+    status, out, _ = run(["predict", MODEL, paths[0]], capsys)
+    assert f"{paths[0]}: {labels[0]} (" in out and "top 3:" in out
+
+
+def test_predict_csv_writes_a_kaggle_submission(tmp_path, small_csv, capsys):
+    out_file = tmp_path / "submission.csv"
+    status, out, _ = run(["predict", MODEL, small_csv, "--submission", out_file], capsys)
+    lines = out_file.read_text().splitlines()
+    assert status == 0 and "200 predictions" in out
+    assert lines[0] == "ImageId,Label" and lines[1].startswith("1,") and lines[-1].startswith("200,")
+    _, labels = load_csv(small_csv)
+    predicted = np.array([int(line.split(",")[1]) for line in lines[1:]])
+    assert (predicted == labels).mean() > 0.97
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["evaluate", MODEL, "missing.csv"], "missing.csv: file not found"),
+        (["evaluate", ROOT / "README.md", TEST_CSV], "README.md: not a model file"),
+        (["predict", MODEL, "nothing.png"], "nothing.png: file not found"),
+        (["predict", MODEL, "a.csv", "b.png"], "either one CSV or image files"),
+        (["predict", MODEL, "x.png", "--submission", "s.csv"], "--submission needs a CSV"),
+        (["predict", MODEL, TEST_CSV, "--class-names", "a,b"], "lists 2 classes but"),
+    ],
+)
+def test_bad_input_gives_one_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(argv, capsys)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1 and out == ""
+
+
+def test_a_csv_failing_validation_names_file_line_and_reason(tmp_path, small_csv, capsys):
+    text = small_csv.read_text().splitlines()
+    text[5] = text[5].replace(",0,", ",300,", 1)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(text) + "\n")
+    status, _, err = run(["evaluate", MODEL, bad], capsys)
+    assert status == 2 and "bad.csv: line 6" in err and "300" in err and "Traceback" not in err
+
+
+def test_unreadable_image_from_the_installed_command_is_one_clean_line(tmp_path):
+    """The real console script, TensorFlow start-up and all: stderr holds our line and nothing else."""
+    broken = tmp_path / "photo.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    command = shutil.which("mnist-cnn", path=str(ROOT / ".venv" / "bin")) or shutil.which("mnist-cnn")
+    argv = [command] if command else [sys.executable, "-m", "mnist_cnn.cli"]
+    done = subprocess.run([*argv, "predict", str(MODEL), str(broken)], capture_output=True, text=True)
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()  # exactly one line
+    assert line == f"mnist-cnn predict: error: {broken}: cannot be read as an image (Truncated File Read)"
+
+
+@pytest.mark.slow
+def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
+    status, out, _ = run(
+        ["train", "--profile", "smoke", "--data-dir", ROOT / "data", "--models-dir", tmp_path / "models",
+         "--figures-dir", tmp_path / "figures", "--run-dir", tmp_path / "run"],
+        capsys,
+    )
+    assert status == 0 and "epoch   1/1" in out
+    models = tmp_path / "models"
+    written = {p.name for p in models.iterdir()}
+    assert written == {"mnist_cnn.keras", "mnist_cnn.h5", "history.csv", "metrics.json"}
+    assert len(list((tmp_path / "figures").glob("*.png"))) == 7
+    recorded = json.loads((models / "metrics.json").read_text())
+    assert recorded["profile"] == "smoke" and recorded["epochs_run"] == 1
+    # the saved model scores on the test CSV what training recorded for it (the smoke profile
+    # evaluates the first 1,000 test images)
+    head = tmp_path / "head.csv"
+    images, labels = load_csv(TEST_CSV)
+    pairs = zip(images[:1000], labels[:1000], strict=True)
+    rows = [f"{y}," + ",".join(map(str, x.ravel())) for x, y in pairs]
+    head.write_text("\n".join(rows) + "\n")
+    status, out, _ = run(["evaluate", models / "mnist_cnn.h5", head, "--json"], capsys)
+    assert status == 0 and json.loads(out)["test_accuracy"] == pytest.approx(recorded["test_accuracy"])
+    status, out, _ = run(["export", models / "mnist_cnn.keras"], capsys)
+    assert status == 0 and (models / "mnist_cnn.tflite").is_file() and "predicts as the Keras model" in out
