@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from mnist_cnn import evaluate as ev
 from mnist_cnn import plots
+from mnist_cnn.predict import Prediction
 
 # Four images, three classes. Predictions: 0 (right), 1 (right), 1 (wrong, true 2), 2 (right).
 PROBS = np.array(
@@ -110,19 +111,15 @@ def synthetic():
 def all_figures(synthetic):
     images, labels, probs = synthetic
     names = tuple(str(d) for d in range(10))
-    matrix = np.asarray(ev.compute_metrics(probs, labels, names)["confusion_matrix"])
+    evaluation = ev.Evaluation(probs, labels, names, ev.compute_metrics(probs, labels, names))
     history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.3], "accuracy": [0.7, 0.9, 0.95],
                             "val_loss": [0.9, 0.6, 0.4], "val_accuracy": [0.8, 0.92, 0.91],
                             "learning_rate": [1e-3, 5e-4, 1e-5]})
-    return {
-        "training_curves": plots.training_curves(history),
-        "confusion": plots.confusion_matrices(matrix, names),
-        "roc": plots.roc_curves(labels, probs, names),
-        "grid": plots.prediction_grid(images, labels, probs, names, count=12),
-        "mistakes": plots.mistakes_gallery(images, labels, probs, names),
-        "calibration": plots.reliability_diagram(probs, labels, ev.expected_calibration_error(probs, labels)),
-        "per_class": plots.per_class_accuracy(ev.per_class_accuracy(matrix), names),
-    }
+    figures = plots.report_figures(history, evaluation, images, seed=0)
+    guesses = [Prediction(f"mine{i}.png", "3", 0.9, (("3", 0.9), ("5", 0.06), ("8", 0.02))) for i in range(3)]
+    originals = [np.random.default_rng(i).random((40 + 10 * i, 30)) for i in range(3)]
+    figures["own_images"] = plots.own_images(originals, images[:3], guesses)
+    return figures
 
 
 def test_every_figure_renders_headless_to_png(synthetic):
@@ -157,6 +154,6 @@ def test_mistakes_gallery_orders_by_confidence(synthetic):
 
 
 def test_save_figure_writes_a_png(tmp_path, synthetic):
-    fig = all_figures(synthetic)["per_class"]
+    fig = all_figures(synthetic)["per_class_accuracy"]
     path = plots.save_figure(fig, tmp_path / "figures", "per_class_accuracy")
     assert path.read_bytes()[:4] == b"\x89PNG"

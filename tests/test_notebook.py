@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 papermill = pytest.importorskip("papermill")
 NOTEBOOK = ROOT / "notebooks" / "mnist_cnn.ipynb"
 FIGURES = {"training_curves", "confusion_matrix", "roc_curves", "predictions", "mistakes", "calibration",
-           "per_class_accuracy"}
+           "per_class_accuracy", "own_images"}
 
 
 def execute(tmp_path, name: str, **parameters) -> dict:
@@ -55,6 +55,10 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
         assert (tmp_path / "models" / name).stat().st_size > 0
     printed = "".join("".join(o["text"]) for o in outputs_of(nb, "stream"))
     assert printed.count("reloads and predicts identically") == 2 and "DIFFERENTLY" not in printed
+    samples = sorted(p.name for p in (ROOT / "data" / "samples").iterdir() if p.suffix in (".png", ".jpg"))
+    assert all(f"{name}: " in printed for name in samples) and printed.count("top 3:") == len(samples)
+    assert "mnist_cnn.tflite" in printed and "predicts as the Keras model does" in printed
+    assert (tmp_path / "models" / "mnist_cnn.tflite").stat().st_size > 0
 
 
 def test_colab_path_clones_installs_and_is_safe_to_run_twice(tmp_path):

@@ -196,3 +196,25 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
             [m["accuracy"] for m in metrics["per_class"].values()], names
         ),
     }
+
+
+def own_images(originals, prepared: np.ndarray, predictions) -> Figure:
+    """Your images as given (top), as the model sees them (middle), and its best three guesses."""
+    count = len(prepared)
+    fig, axes = _subplots(2, count, figsize=(2.6 * count, 5.6), squeeze=False)
+    for column, (original, digit, prediction) in enumerate(
+        zip(originals, prepared, predictions, strict=True)
+    ):
+        top, bottom = axes[0, column], axes[1, column]
+        top.imshow(original, cmap="gray", vmin=0, vmax=1)
+        top.set_title(Path(prediction.source).name, fontsize=8)
+        bottom.imshow(digit, cmap="gray", vmin=0, vmax=255)
+        guesses = "\n".join(f"{name}: {p:.1%}" for name, p in prediction.top)
+        bottom.set_title(f"predicted {prediction.label}", fontsize=11, fontweight="bold")
+        bottom.set_xlabel(guesses, fontsize=8)
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("your image")
+    axes[1, 0].set_ylabel("prepared 28x28")
+    return fig
