@@ -156,6 +156,17 @@ def test_unknown_settings_are_refused():
         Config(schedule="linear")
 
 
+def test_convs_per_block_takes_one_count_or_one_per_block():
+    assert Config(conv_filters=(8, 16, 32), convs_per_block=2).convs_per_block == (2, 2, 2)
+    with pytest.raises(ValueError, match="one count of at least 1 for each of the 2 blocks"):
+        Config(conv_filters=(8, 16), convs_per_block=(1, 2, 2))
+    model = build_model(Config.from_profile("smoke", convs_per_block=(1, 2)))
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convs] == [8, 16, 16]
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    assert len(pools) == 2  # one per block, after its last convolution
+
+
 def test_config_records_as_json():
     record = json.loads(Config.from_profile("quick", seed=7).to_json())
     assert record["seed"] == 7 and record["profile"] == "quick" and record["data_dir"] == "data"

@@ -123,13 +123,13 @@ def build_model(config: Config) -> keras.Model:
         x = layers.BatchNormalization()(x)
         x = layers.Dropout(0.5)(x)
     else:
-        for filters in config.conv_filters:
-            for index in range(config.convs_per_block):
+        for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
+            for index in range(convs):
                 x = _unit(
                     layers.Conv2D,
                     filters,
                     config,
-                    pool=index == config.convs_per_block - 1,
+                    pool=index == convs - 1,
                     kernel_size=3,
                     padding=config.padding,
                 )(x)
