@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -335,3 +336,22 @@ def test_full_embedded_training_set_default_split():
     assert ds.summary() == {"train": 54000, "validation": 6000, "test": 10000}
     assert ds.train_y[:0].dtype.kind == "i"
     assert np.bincount(ds.test_y).sum() == 10000
+
+
+def test_atomic_write_replaces_whole_and_keeps_ordinary_permissions(tmp_path):
+    target = tmp_path / "out.txt"
+    data.atomic_write(target, lambda h: h.write("first"), mode="w")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert target.read_text() == "first" and target.stat().st_mode & 0o777 == 0o666 & ~mask
+    target.chmod(0o640)
+
+    def crash_half_way(handle):
+        handle.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        data.atomic_write(target, crash_half_way, mode="w")
+    assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    data.atomic_write(target, lambda h: h.write("second"), mode="w")
+    assert target.read_text() == "second" and target.stat().st_mode & 0o777 == 0o640  # mode kept

@@ -448,10 +448,18 @@ def atomic_write(target: str | os.PathLike, write, mode: str = "wb") -> None:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600): give it the mode a plain open() would have
+        os.chmod(temp_name, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
         os.replace(temp_name, target)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def to_model_input(images: np.ndarray) -> np.ndarray:

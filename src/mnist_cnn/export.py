@@ -11,8 +11,10 @@ its final name, so a file that exists there predicts as the model does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -100,14 +102,16 @@ def export_model(
     try:
         staged = staging / output.name
         try:
-            model.export(str(staged), format=FORMATS[fmt][0], verbose=False)
+            with _quiet_converters():
+                model.export(str(staged), format=FORMATS[fmt][0], verbose=False)
         except ImportError as err:
             raise ExportError(
                 f"{fmt} export needs {err.name or 'a missing package'}: "
                 'pip install "mnist-cnn[export]"'
             ) from None
         try:
-            exported = load_exported(staged, fmt)(sample)
+            with _quiet_converters():  # LiteRT announces its XNNPACK delegate on descriptor 2
+                exported = load_exported(staged, fmt)(sample)
         except ImportError as err:
             raise ExportError(f"cannot check the {fmt} export: {err.name} is not installed") from None
         expected = np.asarray(model.predict(sample, verbose=0))
@@ -121,6 +125,34 @@ def export_model(
         return difference
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _quiet_converters():
+    """Silence what the converters log while they run, on descriptor 2 and through Python logging.
+
+    The TFLite and ONNX converters narrate every step (temporary SavedModel paths included) from
+    C++ straight to file descriptor 2 and through TensorFlow's Python logger, ignoring `verbose`.
+    Failures still arrive as exceptions; the descriptor and the logger's level are restored after.
+    """
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "tf2onnx", "absl")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _replace(source: Path, target: Path) -> None:
