@@ -144,3 +144,6 @@ def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
     assert status == 0 and json.loads(out)["test_accuracy"] == pytest.approx(recorded["test_accuracy"])
     status, out, _ = run(["export", models / "mnist_cnn.keras"], capsys)
     assert status == 0 and (models / "mnist_cnn.tflite").is_file() and "predicts as the Keras model" in out
+    # any output name, whatever suffix the converter itself insists on
+    status, out, _ = run(["export", models / "mnist_cnn.h5", "--output", tmp_path / "phone_model"], capsys)
+    assert status == 0 and (tmp_path / "phone_model").is_file()

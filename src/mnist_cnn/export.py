@@ -98,9 +98,13 @@ def export_model(
     output.parent.mkdir(parents=True, exist_ok=True)
     if sample is None:
         sample = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    # a model loaded from disk has never been called, and the ONNX exporter refuses such a model
+    expected = np.asarray(model.predict(sample, verbose=0))
     staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
     try:
-        staged = staging / output.name
+        # the staged name carries the format's suffix: the LiteRT exporter insists on ".tflite"
+        suffix = FORMATS[fmt][1]
+        staged = staging / ("export" + (suffix if suffix.startswith(".") else ""))
         try:
             with _quiet_converters():
                 model.export(str(staged), format=FORMATS[fmt][0], verbose=False)
@@ -109,12 +113,13 @@ def export_model(
                 f"{fmt} export needs {err.name or 'a missing package'}: "
                 'pip install "mnist-cnn[export]"'
             ) from None
+        except Exception as err:  # converters raise anything from ValueError to ConverterError
+            raise ExportError(f"{fmt} export failed: {str(err).strip() or type(err).__name__}") from err
         try:
             with _quiet_converters():  # LiteRT announces its XNNPACK delegate on descriptor 2
                 exported = load_exported(staged, fmt)(sample)
         except ImportError as err:
             raise ExportError(f"cannot check the {fmt} export: {err.name} is not installed") from None
-        expected = np.asarray(model.predict(sample, verbose=0))
         difference = float(np.abs(np.asarray(exported) - expected).max())
         if not difference <= TOLERANCE:
             raise ExportError(
