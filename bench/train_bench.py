@@ -22,6 +22,7 @@ import numpy as np
 
 from mnist_cnn.config import Config
 from mnist_cnn.data import load_dataset, one_hot, to_model_input
+from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.train import device_description, library_versions, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,8 +68,7 @@ def profile_run(profile: str, seed: int) -> tuple[float, float, int]:
 
 
 def test_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
-    probabilities = model.predict(to_model_input(images), batch_size=1000, verbose=0)
-    return float((probabilities.argmax(axis=1) == labels).mean())
+    return float((predict_probabilities(model, images).argmax(axis=1) == labels).mean())
 
 
 RECIPES = {

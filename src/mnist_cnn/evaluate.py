@@ -12,11 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    classification_report,
-    confusion_matrix,
-    roc_auc_score,
-)
 
 from mnist_cnn.data import atomic_write, to_model_input
 
@@ -65,6 +60,8 @@ def roc_auc_per_class(
 
     A class absent from `labels` has no ROC curve; its AUC is NaN and the macro mean skips it.
     """
+    from sklearn.metrics import roc_auc_score  # here, not at the top: see compute_metrics
+
     classes = probabilities.shape[1]
     onehot = np.eye(classes)[labels]
     per_class = []
@@ -133,6 +130,10 @@ class Evaluation:
 
 def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) -> dict[str, Any]:
     """Every metric of the evaluation, JSON-ready."""
+    # imported here: scikit-learn takes about a second to import, and `predict_probabilities`, which
+    # `mnist-cnn predict` uses, must not pay for it
+    from sklearn.metrics import classification_report, confusion_matrix
+
     class_names = tuple(class_names)
     classes = list(range(len(class_names)))
     predictions = probabilities.argmax(axis=1)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn.data import IMAGE_SIDE, atomic_write, load_csv, to_model_input
+from mnist_cnn.data import IMAGE_SIDE, atomic_write, load_csv
+from mnist_cnn.evaluate import predict_probabilities
 
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
 # Below this share of the digit's full brightness a pixel counts as background when cropping: paper
@@ -133,7 +134,7 @@ def predict_digits(
     model, images: np.ndarray, class_names, sources: list[str] | None = None, top: int = 3
 ) -> list[Prediction]:
     """Predict uint8 (N, 28, 28) images: one `Prediction` each."""
-    probabilities = np.asarray(model.predict(to_model_input(images), batch_size=1000, verbose=0))
+    probabilities = predict_probabilities(model, images)
     class_names = tuple(class_names)
     sources = sources if sources is not None else [f"#{i + 1}" for i in range(len(images))]
     predictions = []
@@ -161,7 +162,7 @@ def write_submission(model, csv_path: str | os.PathLike, output: str | os.PathLi
         CSVFormatError: the CSV fails validation.
     """
     images, _ = load_csv(csv_path)
-    probabilities = np.asarray(model.predict(to_model_input(images), batch_size=1000, verbose=0))
+    probabilities = predict_probabilities(model, images)
     class_names = tuple(class_names)
     labels = [class_names[i] for i in probabilities.argmax(axis=1)]
     lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
