@@ -208,7 +208,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn import evaluate as ev
-    from mnist_cnn.data import load_csv
+    from mnist_cnn.data import check_labels, load_csv
     from mnist_cnn.train import load_model
 
     model = load_model(args.model)
@@ -216,8 +216,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     images, labels = load_csv(args.csv)
     if labels is None:
         raise BadInputError(f"{args.csv}: no label column, so there is nothing to score against")
-    if labels.max() >= len(class_names):
-        raise BadInputError(f"{args.csv}: label {labels.max()} has no class among {len(class_names)} classes")
+    check_labels(args.csv, labels, len(class_names))
     evaluation = ev.evaluate(model, images, labels, class_names)
     if args.json:
         print(json.dumps(ev.json_safe(evaluation.metrics), indent=2))

@@ -512,6 +512,17 @@ class Dataset:
         return {"train": len(self.train_x), "validation": len(self.val_x), "test": len(self.test_x)}
 
 
+def check_labels(path: str | os.PathLike, labels: np.ndarray, num_classes: int) -> None:
+    """Every label must name one of `num_classes` classes: the first that does not is an error."""
+    if labels.size and labels.max() >= num_classes:
+        row = int(np.argmax(labels >= num_classes))
+        raise CSVFormatError(
+            path,
+            f"label {labels[row]} in data row {row + 1} has no class name (class_names lists {num_classes})",
+            column=1,
+        )
+
+
 def load_dataset(config) -> Dataset:
     """Load the config's train and test CSVs (in parallel), check labels, and split off validation.
 
@@ -522,15 +533,9 @@ def load_dataset(config) -> Dataset:
     (images, labels), (test_x, test_y) = load_csvs(paths)
     if labels is None:
         raise CSVFormatError(paths[0], "the training CSV has no label column")
-    for path, y in ((paths[0], labels), (paths[1], test_y)):
-        if y is not None and y.max() >= config.num_classes:
-            row = int(np.argmax(y >= config.num_classes))
-            raise CSVFormatError(
-                path,
-                f"label {y[row]} in data row {row + 1} has no class name "
-                f"(class_names lists {config.num_classes})",
-                column=1,
-            )
+    check_labels(paths[0], labels, config.num_classes)
+    if test_y is not None:
+        check_labels(paths[1], test_y, config.num_classes)
 
     if config.train_limit is not None and config.train_limit + config.val_size < len(images):
         keep = config.train_limit + config.val_size
