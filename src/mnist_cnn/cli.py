@@ -129,15 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.tf_logs:
         _hide_native_logs()
-    from mnist_cnn.data import CSVFormatError
+    from mnist_cnn.data import InputFileError  # a CSV, image or model file that cannot be used
     from mnist_cnn.export import ExportError
-    from mnist_cnn.predict import ImageReadError
-    from mnist_cnn.train import ModelFileError
 
     handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}
     try:
         handlers[args.command](args)
-    except (CSVFormatError, ImageReadError, ModelFileError, ExportError, BadInputError, OSError) as err:
+    except (InputFileError, ExportError, BadInputError, OSError) as err:
         print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

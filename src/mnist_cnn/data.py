@@ -42,7 +42,16 @@ _ROW_END = b",-1,"  # marker that replaces each newline; no valid cell can be ne
 _DIGITS_AND_SEPARATORS = b"0123456789,\n"
 
 
-class CSVFormatError(ValueError):
+class InputFileError(ValueError):
+    """A file that cannot be used (a CSV, an image, a model): its path, where in it, and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, where: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}{where}: {reason}")
+
+
+class CSVFormatError(InputFileError):
     """A CSV that cannot be used: names the file and, where it applies, the line, column and reason."""
 
     def __init__(
@@ -52,16 +61,14 @@ class CSVFormatError(ValueError):
         line: int | None = None,
         column: int | None = None,
     ) -> None:
-        self.path = str(path)
-        self.reason = reason
         self.line = line
         self.column = column
-        where = self.path
+        where = ""
         if line is not None:
             where += f": line {line}"
         if column is not None:
             where += f", column {column}"
-        super().__init__(f"{where}: {reason}")
+        super().__init__(path, reason, where)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn.data import IMAGE_SIDE, atomic_write, load_csv
+from mnist_cnn.data import IMAGE_SIDE, InputFileError, atomic_write, load_csv
 from mnist_cnn.evaluate import predict_probabilities
 
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
@@ -23,13 +23,8 @@ DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
 INK_THRESHOLD = 0.2
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputFileError):
     """An image that cannot be used, with its path and the reason."""
-
-    def __init__(self, path: str | os.PathLike, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)

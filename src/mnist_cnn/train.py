@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mnist_cnn.config import Config
-from mnist_cnn.data import Dataset, atomic_write, one_hot, to_model_input
+from mnist_cnn.data import Dataset, InputFileError, atomic_write, one_hot, to_model_input
 from mnist_cnn.model import build_model
 
 STATE_FILE = "state.json"
@@ -357,13 +357,8 @@ def save_history(history: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda h: history.to_csv(h, index=False), mode="w")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputFileError):
     """A model file that is missing or is not a Keras model, with its path and the reason."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def load_model(path: str | Path) -> keras.Model:
