@@ -154,17 +154,14 @@ def _hide_native_logs() -> None:
     """
     import warnings
 
+    from mnist_cnn.native_logs import silence_native_stderr
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore")
-    try:
-        sys.stderr.flush()
-        original = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except OSError:  # no real descriptor 2 (an embedding host): leave stderr as it is
-        return
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    sys.stderr = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="replace")
+    # for the rest of the process, not a scope: TensorFlow also writes while the interpreter exits
+    original = silence_native_stderr()
+    if original is not None:
+        sys.stderr = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="replace")
 
 
 class BadInputError(ValueError):

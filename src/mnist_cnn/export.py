@@ -14,12 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from mnist_cnn.native_logs import restore_native_stderr, silence_native_stderr
 
 FORMATS: dict[str, tuple[str, str]] = {  # name -> (Keras format, file suffix or folder ending)
     "savedmodel": ("tf_saved_model", "_savedmodel"),
@@ -146,16 +147,11 @@ def _quiet_converters():
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
+    original = silence_native_stderr()
     try:
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        restore_native_stderr(original)
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
