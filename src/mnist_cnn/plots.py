@@ -199,7 +199,7 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
 
 
 def own_images(originals, prepared: np.ndarray, predictions) -> Figure:
-    """Your images as given (top), as the model sees them (middle), and its best three guesses."""
+    """Your images as given (top row) and as the model sees them (bottom row, with its best guesses)."""
     count = len(prepared)
     fig, axes = _subplots(2, count, figsize=(2.6 * count, 5.6), squeeze=False)
     for column, (original, digit, prediction) in enumerate(

@@ -85,8 +85,9 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     # the border is mostly background: a light border means dark ink on paper, which MNIST inverts
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
-    ink = 1.0 - gray if background > 0.5 else gray.copy()
-    floor = 1.0 - background if background > 0.5 else background
+    if background > 0.5:
+        gray, background = 1.0 - gray, 1.0 - background
+    ink, floor = gray, background
     peak = float(ink.max())
     if peak - floor < 0.1:
         raise ImageReadError(source, "no digit found: the image is a single flat colour")
