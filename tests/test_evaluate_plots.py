@@ -111,9 +111,13 @@ def synthetic():
 def all_figures(synthetic):
     images, labels, probs = synthetic
     names = tuple(str(d) for d in range(10))
-    evaluation = ev.Evaluation(probs, labels, names, ev.compute_metrics(probs, labels, names))
-    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.5, 0.3], "accuracy": [0.7, 0.9, 0.95],
-                            "val_loss": [0.9, 0.6, 0.4], "val_accuracy": [0.8, 0.92, 0.91],
+    flatter = probs**0.5 / (probs**0.5).sum(axis=1, keepdims=True)
+    metrics = ev.compute_metrics(probs, labels, names)
+    evaluation = ev.Evaluation(probs, labels, names, metrics, uncalibrated=flatter)
+    history = pd.DataFrame({"epoch": [1, 2, 3], "cross_entropy": [1.0, 0.5, 0.3],
+                            "accuracy": [0.7, 0.9, 0.95],
+                            "val_cross_entropy": [0.9, 0.6, 0.4], "val_accuracy": [0.8, 0.92, 0.91],
+                            "train_loss_label_smoothed": [1.2, 0.8, 0.6],
                             "learning_rate": [1e-3, 5e-4, 1e-5]})
     figures = plots.report_figures(history, evaluation, images, seed=0)
     guesses = [Prediction(f"mine{i}.png", "3", 0.9, (("3", 0.9), ("5", 0.06), ("8", 0.02))) for i in range(3)]
@@ -127,6 +131,24 @@ def test_every_figure_renders_headless_to_png(synthetic):
         assert isinstance(fig, Figure), name
         data = png_bytes(fig)
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
+
+
+def test_reliability_diagram_shows_before_and_after_with_each_ece(synthetic):
+    _, labels, probs = synthetic
+    flatter = probs**0.5 / (probs**0.5).sum(axis=1, keepdims=True)
+    ece = ev.expected_calibration_error(probs, labels)
+    fig = plots.reliability_diagram(probs, labels, ece, before=flatter)
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    old_ece = ev.expected_calibration_error(flatter, labels)
+    assert any(f"ECE {old_ece:.4f}" in t and "before" in t for t in legend)
+    assert any(f"ECE {ece:.4f}" in t and "calibrated" in t for t in legend)
+
+
+def test_training_curves_plot_plain_cross_entropy_and_label_the_smoothed_objective(synthetic):
+    fig = all_figures(synthetic)["training_curves"]
+    labels = [line.get_label() for line in fig.axes[1].get_lines()]
+    assert "training objective (label-smoothed)" in labels and "validation" in labels
+    assert fig.axes[1].get_title() == "Cross-entropy (log loss)"
 
 
 def test_prediction_titles_are_green_when_right_and_red_when_wrong(synthetic):

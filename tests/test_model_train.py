@@ -15,8 +15,11 @@ import pytest
 
 from mnist_cnn.config import PROFILES, Config
 from mnist_cnn.data import to_model_input
-from mnist_cnn.model import RandomAffine, build_model
-from mnist_cnn.train import OneCycle, load_model, save_history, save_model, train
+from mnist_cnn.model import RandomAffine, build_classifier, build_model, classifier_of
+from mnist_cnn.model_io import load_model, save_history, save_model
+from mnist_cnn.run_state import ResumeMismatchError
+from mnist_cnn.schedules import OneCycle
+from mnist_cnn.train import SMOOTHED_LOSS, history_row, train
 from tests.conftest import ROOT
 
 
@@ -61,10 +64,14 @@ def test_one_cycle_rises_then_falls():
     assert rates[4] < 1e-3
 
 
+@pytest.mark.slow
 def test_one_epoch_end_to_end_learns_saves_and_reloads(smoke_config, smoke_dataset):
     result = train(smoke_config, smoke_dataset)
     assert result.epochs_run == 1 and result.best_epoch == 1
-    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"} <= set(result.history)
+    columns = {"epoch", "cross_entropy", "accuracy", "val_cross_entropy", "val_accuracy", "learning_rate",
+               "seconds"}
+    assert set(result.history) == columns  # no smoothing in smoke: no objective column beside the plain one
+    assert result.model.name == "mnist_cnn_fast"  # the classifier, not the training wrapper
     # ten classes: chance is 10 %; one epoch on 2,000 images must do clearly better
     assert result.history["val_accuracy"].iloc[-1] > 0.3
 
@@ -79,17 +86,37 @@ def test_one_epoch_end_to_end_learns_saves_and_reloads(smoke_config, smoke_datas
     assert not list(smoke_config.models_dir.glob(".*partial*"))
 
 
+def test_history_names_the_label_smoothed_objective_and_keeps_plain_cross_entropy():
+    logs = {"loss": 0.6, "cross_entropy": 0.1, "accuracy": 0.98, "val_loss": 0.55, "val_cross_entropy": 0.05,
+            "val_accuracy": 0.99, "learning_rate": 1e-3, "seconds": 3.0}
+    smoothed = history_row(2, logs, label_smoothing=0.1)
+    assert smoothed[SMOOTHED_LOSS] == 0.6 and smoothed["val_cross_entropy"] == 0.05
+    assert "loss" not in smoothed and "val_loss" not in smoothed  # no bare "loss" that means two things
+    assert SMOOTHED_LOSS not in history_row(2, logs, label_smoothing=0.0)
+
+
+def test_training_model_wraps_the_classifier_with_the_augmentation():
+    config = Config.from_profile("full")
+    model = build_model(config)
+    classifier = classifier_of(model)
+    assert any(isinstance(layer, RandomAffine) for layer in model.layers)
+    assert not any(isinstance(layer, RandomAffine) for layer in classifier.layers)
+    assert classifier.get_layer("probabilities").dtype_policy.compute_dtype == "float32"
+
+
+@pytest.mark.slow
 def test_same_seed_same_result(tmp_path, smoke_dataset):
     def run(name):
         config = Config.from_profile("smoke", run_dir=tmp_path / name, data_dir=ROOT / "data")
         result = train(config, smoke_dataset)
-        return result.history["val_loss"].iloc[-1], result.model.get_weights()[0]
+        return result.history["val_cross_entropy"].iloc[-1], result.model.get_weights()[0]
 
     (loss_a, weights_a), (loss_b, weights_b) = run("a"), run("b")
     assert loss_a == loss_b
     np.testing.assert_array_equal(weights_a, weights_b)
 
 
+@pytest.mark.slow
 def test_several_devices_through_mirrored_strategy(tmp_path):
     # a fresh interpreter: logical devices must be set up before TensorFlow initialises
     script = textwrap.dedent(f"""
@@ -98,7 +125,8 @@ def test_several_devices_through_mirrored_strategy(tmp_path):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from mnist_cnn.config import Config
         from mnist_cnn.data import load_dataset
-        from mnist_cnn.train import make_strategy, train
+        from mnist_cnn.devices import make_strategy
+        from mnist_cnn.train import train
         config = Config.from_profile("smoke", device="mirrored", data_dir={str(ROOT / "data")!r},
                                      run_dir={str(tmp_path / "run")!r}, deterministic=False)
         assert make_strategy("mirrored").num_replicas_in_sync == 2
@@ -110,6 +138,7 @@ def test_several_devices_through_mirrored_strategy(tmp_path):
     assert float(done.stdout.split("VAL")[-1]) > 0.2
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     """Kill a real training process part-way, start it again, and check it goes on, not over."""
     run_dir = tmp_path / "run"
@@ -160,7 +189,7 @@ def test_convs_per_block_takes_one_count_or_one_per_block():
     assert Config(conv_filters=(8, 16, 32), convs_per_block=2).convs_per_block == (2, 2, 2)
     with pytest.raises(ValueError, match="one count of at least 1 for each of the 2 blocks"):
         Config(conv_filters=(8, 16), convs_per_block=(1, 2, 2))
-    model = build_model(Config.from_profile("smoke", convs_per_block=(1, 2)))
+    model = build_classifier(Config.from_profile("smoke", convs_per_block=(1, 2)))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [layer.filters for layer in convs] == [8, 16, 16]
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
@@ -172,3 +201,55 @@ def test_config_records_as_json():
     assert record["seed"] == 7 and record["profile"] == "quick" and record["data_dir"] == "data"
     assert os.path.basename(record["models_dir"]) == "models"
     assert keras.__version__  # the recorded versions come from the live libraries
+
+
+class _InterruptError(Exception):
+    pass
+
+
+def _interrupted_run(config: Config, dataset) -> None:
+    """Train until the first epoch is saved, then stop as a lost runtime would."""
+
+    def report(line):
+        raise _InterruptError(line)
+
+    with pytest.raises(_InterruptError):
+        train(config, dataset, report=report)
+    assert json.loads((config.run_dir / "state.json").read_text())["epochs_done"] == 1
+
+
+@pytest.mark.slow
+def test_resume_refuses_another_profile_and_names_the_setting(tmp_path, smoke_dataset, capsys):
+    run_dir = tmp_path / "run"
+    quick = Config.from_profile("quick", data_dir=ROOT / "data", run_dir=run_dir, train_limit=1000,
+                                val_size=500)
+    _interrupted_run(quick, smoke_dataset)
+    smoke = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=run_dir)
+    with pytest.raises(ResumeMismatchError, match=r"run.*profile='quick'.*profile='smoke'.*--fresh"):
+        train(smoke, smoke_dataset)
+    # the command: one line naming the run directory and the setting, exit 2, nothing trained
+    from mnist_cnn.cli import main
+
+    status = main(["--tf-logs", "train", "--profile", "smoke", "--run-dir", str(run_dir),
+                   "--models-dir", str(tmp_path / "models"), "--figures-dir", str(tmp_path / "figures")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1
+    assert str(run_dir) in err and "profile='quick'" in err
+    assert not (tmp_path / "models").exists()
+    assert json.loads((run_dir / "state.json").read_text())["epochs_done"] == 1  # the old run is kept
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_changed_epoch_count_unless_fresh(tmp_path, smoke_dataset):
+    run_dir = tmp_path / "run"
+    config = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=run_dir, epochs=3)
+    _interrupted_run(config, smoke_dataset)
+    shorter = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=run_dir, epochs=2)
+    with pytest.raises(ResumeMismatchError, match=r"epochs=3.*epochs=2"):
+        train(shorter, smoke_dataset)
+    result = train(shorter, smoke_dataset, fresh=True)
+    assert result.resumed_from_epoch == 0 and result.epochs_run == 2
+
+
+def test_default_run_directory_depends_on_the_profile():
+    assert Config.from_profile("quick").run_dir != Config.from_profile("smoke").run_dir

@@ -22,6 +22,7 @@ from pathlib import Path
 from mnist_cnn.config import DIGIT_NAMES, PROFILES, Config
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program stopped by a closed pipe
 CSV_SUFFIXES = (".csv", ".gz", ".zip")
 
 
@@ -67,8 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--figures-dir", type=Path, default=defaults.figures_dir, help="figure folder (default: %(default)s)"
     )
     train.add_argument(
-        "--run-dir", type=Path, default=Path("runs/cli"),
-        help="resumable training state (default: %(default)s)",
+        "--run-dir", type=Path,
+        help="resumable training state (default: runs/<profile>, as in the notebook)",
+    )
+    train.add_argument(
+        "--fresh", action="store_true",
+        help="discard an unfinished run in --run-dir instead of resuming it (default: resume; a run "
+        "with other settings or data is refused)",
     )
     train.add_argument(
         "--device", choices=["auto", "cpu", "gpu", "mirrored", "tpu"], default="auto",
@@ -135,6 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}
     try:
         handlers[args.command](args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`mnist-cnn predict ... | head -1`): stop quietly, as `cat` would; the
+        # rest of the output goes nowhere, so the interpreter's last flush cannot complain either
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (InputFileError, ExportError, BadInputError, OSError) as err:
         print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -169,10 +182,8 @@ class BadInputError(ValueError):
 
 
 def _train(args: argparse.Namespace) -> None:
-    from mnist_cnn import evaluate as ev
-    from mnist_cnn import plots
-    from mnist_cnn.data import load_dataset
-    from mnist_cnn.train import save_history, save_model, train
+    from mnist_cnn import pipeline, plots
+    from mnist_cnn.evaluate import summary_line
 
     try:
         config = Config.from_profile(
@@ -183,28 +194,26 @@ def _train(args: argparse.Namespace) -> None:
         )
     except ValueError as err:
         raise BadInputError(str(err)) from None
-    dataset = load_dataset(config)
-    if dataset.test_y is None:
-        raise BadInputError(f"{config.test_path}: the test CSV has no label column, so it cannot be scored")
-    print(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; data {dataset.summary()}")
-    result = train(config, dataset, report=lambda line: print(line, flush=True))
-    evaluation = ev.evaluate(result.model, dataset.test_x, dataset.test_y, config.class_names)
-    written = list(save_model(result.model, config).values())
-    save_history(result.history, config.history_path)
-    ev.write_metrics(config.metrics_path, evaluation.metrics, **result.record(config, dataset))
-    figures = plots.report_figures(result.history, evaluation, dataset.test_x, seed=config.seed)
-    written += [config.history_path, config.metrics_path]
-    written += [plots.save_figure(fig, config.figures_dir, name) for name, fig in figures.items()]
-    print(_summary_line(evaluation.metrics))
-    print(f"{result.epochs_run} epochs, {result.train_seconds:.0f} s of training; wrote:")
-    for path in written:
+    run = pipeline.load(config)
+    print(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
+          f"data {run.dataset.summary()}")
+    pipeline.fit(run, report=lambda line: print(line, flush=True), fresh=args.fresh)
+    calibration = pipeline.calibrate_model(run)
+    print(f"calibrated on the validation split: temperature {calibration.temperature:.3f}")
+    pipeline.evaluate_model(run)
+    pipeline.save(run)
+    for name, figure in pipeline.report_figures(run).items():
+        run.written.append(plots.save_figure(figure, config.figures_dir, name))
+    print(summary_line(run.metrics))
+    print(f"{run.result.epochs_run} epochs, {run.result.train_seconds:.0f} s of training; wrote:")
+    for path in run.written:
         print(f"  {path}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn import evaluate as ev
     from mnist_cnn.data import check_labels, load_csv
-    from mnist_cnn.train import load_model
+    from mnist_cnn.model_io import load_model
 
     model = load_model(args.model)
     class_names = _class_names(args, model)
@@ -216,13 +225,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(ev.json_safe(evaluation.metrics), indent=2))
         return
-    print(_summary_line(evaluation.metrics))
+    print(ev.summary_line(evaluation.metrics))
     print(evaluation.report_table().round(4).astype({"support": int}).to_string())
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from mnist_cnn.model_io import load_model
     from mnist_cnn.predict import load_images, predict_digits, write_submission
-    from mnist_cnn.train import load_model
 
     csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
     if csvs and len(args.inputs) > 1:
@@ -254,7 +263,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from mnist_cnn.export import default_output, export_model
-    from mnist_cnn.train import load_model
+    from mnist_cnn.model_io import load_model
 
     model = load_model(args.model)
     output = args.output or default_output(args.model, args.fmt)
@@ -271,14 +280,6 @@ def _class_names(args: argparse.Namespace, model) -> tuple[str, ...]:
             f"--class-names lists {len(names)} classes but {args.model} has {outputs} outputs"
         )
     return names
-
-
-def _summary_line(metrics: dict) -> str:
-    return (
-        f"accuracy {metrics['test_accuracy']:.2%} ({metrics['errors']} errors of "
-        f"{metrics['test_samples']:,}), loss {metrics['test_loss']:.4f}, macro F1 "
-        f"{metrics['macro_f1']:.4f}, macro ROC AUC {metrics['roc_auc_macro']:.6f}, ECE {metrics['ece']:.4f}"
-    )
 
 
 if __name__ == "__main__":

@@ -59,12 +59,16 @@ class Config:
     # outputs
     models_dir: Path = Path("models")
     figures_dir: Path = Path("figures")
-    run_dir: Path = Path("runs/current")  # resumable state: backups and the best checkpoint
+    # resumable state (weights after each epoch, the best checkpoint); None: runs/<profile>, so that
+    # runs of different profiles never share one
+    run_dir: Path | None = None
     model_name: str = "mnist_cnn"
 
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.run_dir is None:
+            self.run_dir = Path("runs") / self.profile
         for name in ("data_dir", "models_dir", "figures_dir", "run_dir"):
             setattr(self, name, Path(getattr(self, name)))
         self.class_names = tuple(str(c) for c in self.class_names)

@@ -33,3 +33,62 @@ def restore_native_stderr(original: int | None) -> None:
         return
     os.dup2(original, 2)
     os.close(original)
+
+
+# What TensorFlow's C++ core says on every start or model load that is not news to anyone: start-up
+# notes, the CUDA probe on a machine without a GPU, and a known version-skew notice of its graph
+# optimiser. Each pattern names its source file, so other lines from the same sources still show.
+KNOWN_NOISE = (
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"\] oneDNN custom operations are on",
+    r"cudart_stub\.cc:\d+\] Could not find cuda drivers",
+    r"cuda_platform\.cc:\d+\] failed call to cuInit",
+    r"cuda_executor\.cc:\d+\].*(cuInit|no NVIDIA GPU)",
+    r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
+    r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.",
+    r"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition",
+)
+
+
+def filter_native_stderr(patterns: tuple[str, ...] = KNOWN_NOISE) -> bool:
+    """Drop the lines of descriptor 2 that match `patterns`, for the rest of the process; pass the rest.
+
+    For a notebook kernel, where TensorFlow's start-up lines would otherwise show as red error output
+    in a healthy run. A daemon thread reads a pipe that replaces descriptor 2 and forwards every line
+    that matches no pattern to what descriptor 2 was before. Calling it twice installs it once.
+    Returns True when the filter is in place.
+    """
+    import re
+    import threading
+
+    global _filter_installed
+    if _filter_installed:
+        return True
+    noise = re.compile("|".join(f"(?:{p})" for p in patterns))
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+    except (OSError, ValueError):
+        return False
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward() -> None:
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            pending = b""
+            while chunk := source.read(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                kept = [line for line in lines if not noise.search(line.decode("utf-8", "replace"))]
+                if kept:
+                    os.write(original, b"\n".join(kept) + b"\n")
+            if pending and not noise.search(pending.decode("utf-8", "replace")):
+                os.write(original, pending)
+
+    threading.Thread(target=forward, name="native-stderr-filter", daemon=True).start()
+    _filter_installed = True
+    return True
+
+
+_filter_installed = False

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, roc_curve
 
-from mnist_cnn.evaluate import reliability_table
+from mnist_cnn.evaluate import expected_calibration_error, reliability_table
 
 RIGHT, WRONG = "tab:green", "tab:red"
 
@@ -29,19 +29,34 @@ def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = T
 
 
 def training_curves(history: pd.DataFrame) -> Figure:
-    """Accuracy, loss and learning rate per epoch, training against validation, best epoch marked."""
+    """Accuracy, cross-entropy and learning rate per epoch, training against validation, best epoch marked.
+
+    The cross-entropy panel shows plain cross-entropy for both curves, the same quantity as the test
+    set's log loss; a label-smoothed training objective, where there was one, is drawn dashed and
+    labelled as such. Training values are measured with dropout and augmentation on, so they sit
+    above validation.
+    """
     fig, axes = _subplots(1, 3, figsize=(15, 4))
     epochs = history["epoch"]
     best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"]) if "val_accuracy" in history else None
-    for ax, metric in zip(axes[:2], ("accuracy", "loss"), strict=True):
-        ax.plot(epochs, history[metric], "o-", label="training", markersize=3)
+    panels = (
+        ("accuracy", "Accuracy", "accuracy"),
+        ("cross_entropy", "Cross-entropy (log loss)", "cross-entropy"),
+    )
+    for ax, (metric, title, ylabel) in zip(axes[:2], panels, strict=True):
+        if metric in history:
+            ax.plot(epochs, history[metric], "o-", label="training", markersize=3)
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation", markersize=3)
-        ax.set(title=metric.capitalize(), xlabel="epoch", ylabel=metric)
+        if metric == "cross_entropy" and "train_loss_label_smoothed" in history:
+            ax.plot(epochs, history["train_loss_label_smoothed"], "--", color="tab:grey",
+                    label="training objective (label-smoothed)")
+        ax.set(title=title, xlabel="epoch", ylabel=ylabel)
         if best is not None:
-            ax.axvline(best, color="grey", linestyle="--", label=f"best epoch ({best})")
+            ax.axvline(best, color="grey", linestyle=":", label=f"best epoch ({best})")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
+    axes[1].set_yscale("log")
     if "learning_rate" in history:
         axes[2].plot(epochs, history["learning_rate"], "o-", color="tab:purple", markersize=3)
         axes[2].set_yscale("log")
@@ -138,20 +153,38 @@ def _image_grid(images, labels, probabilities, class_names, indices, columns, ti
     return fig
 
 
-def reliability_diagram(probabilities: np.ndarray, labels: np.ndarray, ece: float, bins: int = 15) -> Figure:
-    """Accuracy against confidence per bin, with the diagonal of perfect calibration and the ECE."""
+def reliability_diagram(
+    probabilities: np.ndarray, labels: np.ndarray, ece: float, bins: int = 15,
+    before: np.ndarray | None = None,
+) -> Figure:
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration and the ECE.
+
+    With `before` (the probabilities before calibration), both are drawn: bars for the calibrated
+    model, a line for the uncalibrated one, each with its ECE in the legend.
+    """
     table = reliability_table(probabilities, labels, bins)
     centres = (table["edges"][:-1] + table["edges"][1:]) / 2
     filled = table["count"] > 0
     fig, (ax, ax_count) = _subplots(2, 1, figsize=(7, 7), sharex=True, height_ratios=(3, 1))
     width = 1.0 / bins
+    name = "calibrated" if before is not None else "model"
     ax.bar(centres[filled], table["accuracy"][filled], width=width * 0.9, edgecolor="black",
-           label="accuracy in bin")
+           label=f"{name}: accuracy in bin (ECE {ece:.4f})")
+    ax_count.bar(centres, table["count"], width=width * 0.9, color="tab:blue", label=name)
+    if before is not None:
+        old = reliability_table(before, labels, bins)
+        old_filled = old["count"] > 0
+        old_ece = expected_calibration_error(before, labels, bins)
+        ax.plot(old["confidence"][old_filled], old["accuracy"][old_filled], "o-", color="tab:orange",
+                label=f"before calibration (ECE {old_ece:.4f})")
+        ax_count.step(old["edges"][:-1], old["count"], where="post", color="tab:orange",
+                      label="before calibration")
+        ax_count.legend(fontsize=8, loc="upper left")
     ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
-    ax.set(ylabel="accuracy", ylim=(0, 1.02), title=f"Reliability diagram (ECE {ece:.4f})")
-    ax.legend(loc="upper left")
+    title = "Reliability diagram" + (" before and after temperature scaling" if before is not None else "")
+    ax.set(ylabel="accuracy", ylim=(0, 1.02), title=title)
+    ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-    ax_count.bar(centres, table["count"], width=width * 0.9, color="tab:grey")
     ax_count.set_yscale("log")
     ax_count.set(xlabel="confidence (top probability)", ylabel="images", xlim=(0, 1))
     return fig
@@ -191,7 +224,9 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
         "roc_curves": roc_curves(labels, probabilities, names),
         "predictions": prediction_grid(images, labels, probabilities, names, seed=seed),
         "mistakes": mistakes_gallery(images, labels, probabilities, names),
-        "calibration": reliability_diagram(probabilities, labels, metrics["ece"]),
+        "calibration": reliability_diagram(
+            probabilities, labels, metrics["ece"], before=evaluation.uncalibrated
+        ),
         "per_class_accuracy": per_class_accuracy(
             [m["accuracy"] for m in metrics["per_class"].values()], names
         ),

@@ -1,92 +1,46 @@
-"""Training: device strategy, learning-rate schedules, callbacks, resume after a lost runtime, saving.
+"""The training loop: reproducibility, compilation, callbacks, the input pipeline, and `train`.
 
-`train(config, dataset)` compiles and fits the model and returns a `TrainResult`. A run killed part-way
-and started again with the same `config.run_dir` goes on from its last finished epoch: after every
-epoch the weights (optimizer state included) and the history so far are written beside their final
-names and renamed into place, so a kill at any moment leaves the previous complete state.
+`train(config, dataset)` compiles and fits the training model (augmentation + classifier) and returns
+a `TrainResult` holding the classifier with the best epoch's weights. A run killed part-way and
+started again with the same `config.run_dir` goes on from its last finished epoch (see run_state).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import platform
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import pandas as pd
 
+from mnist_cnn import run_state
 from mnist_cnn.config import Config
-from mnist_cnn.data import Dataset, InputFileError, atomic_write, one_hot, to_model_input
-from mnist_cnn.model import build_model
+from mnist_cnn.data import Dataset, one_hot, to_model_input
+from mnist_cnn.devices import make_strategy
+from mnist_cnn.model import build_model, classifier_of
+from mnist_cnn.schedules import learning_rate
 
-STATE_FILE = "state.json"
-BEST_CHECKPOINT = "best.keras"
-
-
-@keras.saving.register_keras_serializable(package="mnist_cnn")
-class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak` over the first `warmup` fraction of steps, then cosine decay to ~0.
-
-    Computed from the optimizer's step counter, so a resumed run picks up where it stopped.
-    """
-
-    def __init__(self, peak: float, total_steps: int, warmup: float = 0.2, floor: float = 1e-3):
-        self.peak = float(peak)
-        self.total_steps = int(total_steps)
-        self.warmup = float(warmup)
-        self.floor = float(floor)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = max(1.0, self.warmup * self.total_steps)
-        rise = self.peak * (0.1 + 0.9 * step / warm)
-        progress = keras.ops.clip((step - warm) / max(1.0, self.total_steps - warm), 0.0, 1.0)
-        fall = self.peak * (
-            self.floor + (1 - self.floor) * 0.5 * (1 + keras.ops.cos(math.pi * progress))
-        )
-        return keras.ops.where(step < warm, rise, fall)
-
-    def get_config(self) -> dict:
-        return {
-            "peak": self.peak,
-            "total_steps": self.total_steps,
-            "warmup": self.warmup,
-            "floor": self.floor,
-        }
+# the plain cross-entropy, tracked beside the loss that is optimised (label-smoothed in some profiles),
+# so the validation curve and the test set's log loss are the same quantity
+CROSS_ENTROPY = "cross_entropy"
+SMOOTHED_LOSS = "train_loss_label_smoothed"
 
 
 @dataclass
 class TrainResult:
     """What a training run produced."""
 
-    model: keras.Model
-    history: pd.DataFrame  # one row per epoch: metrics, learning rate, seconds
+    model: keras.Model  # the classifier (no augmentation) with the best epoch's weights
+    history: pd.DataFrame  # one row per epoch: plain cross-entropy, accuracy, learning rate, seconds
     train_seconds: float  # wall time inside fit, summed over resumed sessions
     epochs_run: int
     best_epoch: int  # 1-based
     resumed_from_epoch: int  # 0 when the run started fresh
-
-    def record(self, config: Config, dataset: Dataset) -> dict[str, Any]:
-        """The run's context, stored beside its metrics: timing, seed, settings, versions, data."""
-        return {
-            "train_seconds": round(self.train_seconds, 1),
-            "epochs_run": self.epochs_run,
-            "best_epoch": self.best_epoch,
-            "seed": config.seed,
-            "profile": config.profile,
-            "device": device_description(),
-            "versions": library_versions(),
-            "data_checksums": dataset.checksums,
-            "config": config.to_dict(),
-        }
 
 
 def set_reproducible(config: Config) -> None:
@@ -98,58 +52,12 @@ def set_reproducible(config: Config) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def make_strategy(device: str = "auto"):
-    """A tf.distribute strategy for "auto", "cpu", "gpu", "mirrored" or "tpu".
-
-    "auto" takes a TPU where one is attached (Colab), several GPUs through MirroredStrategy, and
-    otherwise the default strategy (one GPU if present, else the CPU).
-    """
-    import tensorflow as tf
-
-    if device == "tpu" or (device == "auto" and _tpu_present()):
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-    if device == "mirrored" or (device == "auto" and len(gpus) > 1):
-        replicas = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(replicas)
-    if device == "gpu":
-        if not gpus:
-            raise RuntimeError("device='gpu' was asked for, but TensorFlow sees no GPU")
-        return tf.distribute.OneDeviceStrategy(gpus[0])
-    if device == "cpu":
-        return tf.distribute.OneDeviceStrategy("/cpu:0")
-    return tf.distribute.get_strategy()
-
-
-def _tpu_present() -> bool:
-    # Colab's TPU runtimes announce themselves so; asking the resolver elsewhere can wait on a
-    # metadata server that this machine cannot reach
-    return (
-        bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
-        or Path("/dev/accel0").exists()
-    )
-
-
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
-    """Adam with the config's schedule, categorical cross-entropy, accuracy."""
-    if config.schedule == "onecycle":
-        rate = OneCycle(config.learning_rate, steps_per_epoch * config.epochs)
-    elif config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate * 0.1,
-            decay_steps=steps_per_epoch * config.epochs,
-            warmup_target=config.learning_rate,
-            warmup_steps=steps_per_epoch,
-        )
-    else:
-        rate = config.learning_rate  # ReduceLROnPlateau lowers it
+    """Adam with the config's schedule, categorical cross-entropy (label-smoothed if asked), accuracy."""
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=rate),
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config, steps_per_epoch)),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=["accuracy"],
+        metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name=CROSS_ENTROPY)],
     )
 
 
@@ -158,7 +66,8 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def __init__(self, filepath: str | Path, **kwargs: Any) -> None:
         self.final_path = Path(filepath)
-        temp = self.final_path.with_name(f".{self.final_path.stem}.partial{self.final_path.suffix}")
+        # Keras insists on the ".weights.h5" ending for weights-only checkpoints
+        temp = self.final_path.with_name(f".partial-{self.final_path.name}")
         super().__init__(str(temp), **kwargs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -167,21 +76,37 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
             os.replace(self.filepath, self.final_path)
 
 
+def history_row(epoch: int, logs: dict[str, Any], label_smoothing: float) -> dict[str, float]:
+    """One epoch as recorded: plain cross-entropy and accuracy, training and validation.
+
+    Keras' own `loss` is the optimised loss; with label smoothing it is not a cross-entropy of the
+    labels and is kept only under a name that says so. Without smoothing it equals `cross_entropy`.
+    """
+    row = {"epoch": float(epoch)}
+    recorded = (CROSS_ENTROPY, "accuracy", f"val_{CROSS_ENTROPY}", "val_accuracy", "learning_rate", "seconds")
+    for key in recorded:
+        if key in logs:
+            row[key] = float(logs[key])
+    if label_smoothing and "loss" in logs:
+        row[SMOOTHED_LOSS] = float(logs["loss"])
+    return row
+
+
 class EpochRecorder(keras.callbacks.Callback):
     """Adds the learning rate and epoch seconds to the logs, keeps the whole history, and after each
     epoch saves weights + history atomically (the resume point), then reports one line."""
 
     def __init__(
         self,
-        run_dir: Path,
-        total_epochs: int,
+        config: Config,
         history: list[dict[str, float]],
+        run_fingerprint: dict[str, Any],
         report: Callable[[str], None] | None,
     ) -> None:
         super().__init__()
-        self.run_dir = run_dir
-        self.total_epochs = total_epochs
+        self.config = config
         self.history = history
+        self.run_fingerprint = run_fingerprint
         self.report = report
         self._started = 0.0
 
@@ -194,60 +119,26 @@ class EpochRecorder(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         logs["seconds"] = time.perf_counter() - self._started
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()}}
+        row = history_row(epoch + 1, logs, self.config.label_smoothing)
         self.history.append(row)
-        save_resume_point(self.model, self.run_dir, epoch + 1, self.history)
+        run_state.save_resume_point(
+            self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint
+        )
         if self.report is not None:
-            self.report(format_epoch(row, self.total_epochs))
+            self.report(format_epoch(row, self.config.epochs))
 
 
 def format_epoch(row: dict[str, float], total_epochs: int) -> str:
-    """One progress line: epoch, metrics, learning rate and time."""
+    """One progress line: epoch, plain cross-entropy and accuracy, learning rate and time."""
     parts = [f"epoch {int(row['epoch']):>3}/{total_epochs}"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+    names = {CROSS_ENTROPY: "cross-entropy", "accuracy": "accuracy",
+             f"val_{CROSS_ENTROPY}": "val cross-entropy", "val_accuracy": "val accuracy"}
+    for key, name in names.items():
         if key in row:
-            parts.append(f"{key} {row[key]:.4f}")
+            parts.append(f"{name} {row[key]:.4f}")
     parts.append(f"lr {row['learning_rate']:.2e}")
     parts.append(f"{row['seconds']:.1f}s")
     return "  ".join(parts)
-
-
-def save_resume_point(model: keras.Model, run_dir: Path, epochs_done: int, history: list) -> None:
-    """Weights (with optimizer state) and history after `epochs_done` epochs, each file atomic.
-
-    The weights go to a new file named for the epoch; only then does state.json point at it, so
-    the state never names weights that are not completely written.
-    """
-    backup = run_dir / "backup"
-    backup.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epochs_done:04d}.weights.h5"
-    partial = backup / f".partial-{name}"
-    model.save_weights(partial)
-    os.replace(partial, backup / name)
-    state = {"epochs_done": epochs_done, "weights": name, "history": history}
-    atomic_write(run_dir / STATE_FILE, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
-    for old in backup.glob("epoch-*.weights.h5"):
-        if old.name != name:
-            old.unlink()
-
-
-def load_resume_point(model: keras.Model, run_dir: Path) -> tuple[int, list[dict[str, float]]]:
-    """Restore the last finished epoch's weights into the compiled `model`: (epochs done, history)."""
-    state_file = run_dir / STATE_FILE
-    if not state_file.is_file():
-        return 0, []
-    state = json.loads(state_file.read_text())
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(run_dir / "backup" / state["weights"])
-    return int(state["epochs_done"]), list(state["history"])
-
-
-def clear_resume_point(run_dir: Path) -> None:
-    """Forget a finished run's resume state, so the next run with this run_dir starts fresh."""
-    (run_dir / STATE_FILE).unlink(missing_ok=True)
-    for old in (run_dir / "backup").glob("*.weights.h5"):
-        old.unlink()
 
 
 def make_datasets(config: Config, dataset: Dataset, strategy):
@@ -269,38 +160,49 @@ def make_datasets(config: Config, dataset: Dataset, strategy):
 
 
 def train(
-    config: Config, dataset: Dataset, report: Callable[[str], None] | None = None
+    config: Config,
+    dataset: Dataset,
+    report: Callable[[str], None] | None = None,
+    fresh: bool = False,
 ) -> TrainResult:
     """Train a model on `dataset` as `config` says, resuming from `config.run_dir` if a run was cut off.
 
     `report` receives one line per epoch (pass `print` to see progress); the library prints nothing
-    of its own.
+    of its own. `fresh` discards any unfinished run in `config.run_dir` instead of resuming it.
+
+    Raises:
+        ResumeMismatchError: `config.run_dir` holds an unfinished run with other settings or data.
     """
+    run_dir = Path(config.run_dir)
+    run_fingerprint = run_state.fingerprint(config, dataset.checksums.get(config.train_path.name, ""))
+    if fresh:
+        run_state.clear_resume_point(run_dir, best_too=True)
+    state = run_state.read_state(run_dir, run_fingerprint)  # refuses a mismatch before any work
     set_reproducible(config)
     strategy = make_strategy(config.device)
     train_data, val_data, steps = make_datasets(config, dataset, strategy)
-    run_dir = Path(config.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with strategy.scope():
         model = build_model(config)
         compile_model(model, config, steps)
-    done, history = load_resume_point(model, run_dir)
+    done, history = run_state.load_resume_point(model, run_dir, state)
+    best_path = run_dir / run_state.BEST_CHECKPOINT
     if not done:  # a fresh run: a finished run's best checkpoint must not stand in for this one's
-        (run_dir / BEST_CHECKPOINT).unlink(missing_ok=True)
+        best_path.unlink(missing_ok=True)
     if done and report is not None:
         report(f"resuming from {run_dir}: {done} of {config.epochs} epochs already done")
     best_so_far = max((row.get("val_accuracy", 0.0) for row in history), default=None)
 
-    checkpoint = AtomicModelCheckpoint(
-        run_dir / BEST_CHECKPOINT,
-        monitor="val_accuracy",
-        mode="max",
-        save_best_only=True,
-        initial_value_threshold=best_so_far,
-    )
     callbacks: list[keras.callbacks.Callback] = [
-        EpochRecorder(run_dir, config.epochs, history, report),
-        checkpoint,
+        EpochRecorder(config, history, run_fingerprint, report),
+        AtomicModelCheckpoint(
+            best_path,
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            save_weights_only=True,
+            initial_value_threshold=best_so_far,
+        ),
         keras.callbacks.EarlyStopping(
             monitor="val_accuracy",
             mode="max",
@@ -327,89 +229,10 @@ def train(
         )
     # EarlyStopping restores the best weights of this session only; the checkpoint holds the best
     # of the whole run, resumed sessions included
-    if (run_dir / BEST_CHECKPOINT).is_file():
-        model.load_weights(run_dir / BEST_CHECKPOINT)
+    if best_path.is_file():
+        model.load_weights(best_path)
     frame = pd.DataFrame(history)
     train_seconds = float(frame["seconds"].sum()) if len(frame) else time.perf_counter() - started
     best_epoch = int(frame.loc[frame["val_accuracy"].idxmax(), "epoch"]) if len(frame) else 0
-    clear_resume_point(run_dir)
-    return TrainResult(model, frame, train_seconds, len(frame), best_epoch, done)
-
-
-def save_model(model: keras.Model, config: Config) -> dict[str, Path]:
-    """Write models/<name>.keras, then models/<name>.h5, each beside its final name then renamed.
-
-    The .keras file comes first: saving .h5 drops the optimizer from the model's compile config.
-    """
-    config.models_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for key, target in (("keras", config.keras_path), ("h5", config.h5_path)):
-        partial = target.with_name(f".{target.stem}.partial{target.suffix}")
-        model.save(partial)
-        os.replace(partial, target)
-        written[key] = target
-    return written
-
-
-def save_history(history: pd.DataFrame, path: Path) -> None:
-    """Every epoch's metrics, learning rate and seconds as CSV, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda h: history.to_csv(h, index=False), mode="w")
-
-
-class ModelFileError(InputFileError):
-    """A model file that is missing or is not a Keras model, with its path and the reason."""
-
-
-def load_model(path: str | Path) -> keras.Model:
-    """Load a saved .keras or .h5 model (this package's custom layers included).
-
-    Raises:
-        ModelFileError: the file is missing, has another extension, or does not hold a Keras model.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(path, "is a directory, not a model file" if path.is_dir() else "file not found")
-    if path.suffix not in (".keras", ".h5"):
-        raise ModelFileError(path, "not a model file: expected a .keras or .h5 file")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelFileError(path, "not a Keras model file (a .keras file is a zip archive; this is not)")
-    if path.suffix == ".h5":
-        import h5py
-
-        if not h5py.is_hdf5(path):
-            raise ModelFileError(path, "not a Keras model file (an .h5 file is HDF5; this is not)")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as err:  # Keras raises many types (ValueError, OSError, BadZipFile, KeyError...)
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(path, f"not a Keras model file ({reason[:200]})") from None
-    if not isinstance(model, keras.Model):
-        raise ModelFileError(path, "holds a Keras object that is not a model")
-    return model
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of what shaped the result, recorded beside it."""
-    import sklearn
-    import tensorflow as tf
-
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "scikit-learn": sklearn.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def device_description() -> str:
-    """What the run trained on, in words."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"{len(gpus)} GPU(s)"
-    return f"CPU ({os.cpu_count()} cores)"
+    run_state.clear_resume_point(run_dir)
+    return TrainResult(classifier_of(model), frame, train_seconds, len(frame), best_epoch, done)

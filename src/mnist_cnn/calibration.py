@@ -1,0 +1,111 @@
+"""Temperature scaling: honest probabilities from a trained classifier, folded into the model itself.
+
+A network trained with label smoothing (or simply trained long) is over- or under-confident: its
+top probability is not how often it is right. Dividing the logits by one temperature, fitted on the
+validation split by minimising its log loss (Guo et al. 2017), fixes most of that without changing
+any prediction: the argmax of logits / T is the argmax of the logits for every T > 0. The fitted
+temperature becomes a built-in `Rescaling` layer in front of the softmax, so every consumer of the
+saved model (Keras, SavedModel, TFLite, ONNX, the command line) gets the calibrated probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from mnist_cnn.model import LOGITS, PROBABILITIES
+
+TEMPERATURE_LAYER = "temperature"
+# the search range of the temperature: far outside it a model is broken, not miscalibrated
+_LOG_T_BOUNDS = (math.log(0.05), math.log(20.0))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The fitted temperature and what it did on the split it was fitted on."""
+
+    temperature: float
+    fitted_on: str
+    samples: int
+    log_loss_before: float
+    log_loss_after: float
+
+
+def logits_model(classifier: keras.Model) -> keras.Model:
+    """The classifier up to its `logits` layer (before any temperature and the softmax)."""
+    logits = classifier.get_layer(LOGITS).output
+    return keras.Model(classifier.inputs, logits, name="logits_of_" + classifier.name)
+
+
+def predict_logits(classifier: keras.Model, inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Logits (N, classes), float64, for float model inputs (N, 28, 28, 1)."""
+    logits = logits_model(classifier).predict(inputs, batch_size=batch_size, verbose=0)
+    return np.asarray(logits, dtype=np.float64)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of logits / temperature, computed stably."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def temperature_log_loss(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of the true classes under softmax(logits / temperature)."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    top = scaled.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(scaled - top).sum(axis=1)) + top[:, 0]
+    return float((log_norm - scaled[np.arange(len(labels)), labels]).mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the log loss of `labels` under softmax(logits / T).
+
+    The log loss is convex in 1/T, so a bounded scalar search on log T finds the one minimum.
+    """
+    from scipy.optimize import minimize_scalar
+
+    labels = np.asarray(labels, dtype=np.int64)
+    if len(labels) == 0:
+        raise ValueError("calibration needs at least one labelled image (the validation split is empty)")
+    found = minimize_scalar(
+        lambda log_t: temperature_log_loss(logits, labels, math.exp(log_t)),
+        bounds=_LOG_T_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    return float(math.exp(found.x))
+
+
+def with_temperature(classifier: keras.Model, temperature: float) -> keras.Model:
+    """The classifier with its logits divided by `temperature` before the softmax, in built-in layers.
+
+    The layers are shared with `classifier` (no copy of the weights); any temperature already in it
+    is replaced, not compounded, because the new head starts again from the `logits` layer.
+    """
+    if not temperature > 0:
+        raise ValueError(f"the temperature must be positive, got {temperature}")
+    logits = classifier.get_layer(LOGITS).output
+    scaled = keras.layers.Rescaling(1.0 / temperature, name=TEMPERATURE_LAYER)(logits)
+    probabilities = keras.layers.Activation("softmax", dtype="float32", name=PROBABILITIES)(scaled)
+    return keras.Model(classifier.inputs, probabilities, name=classifier.name)
+
+
+def calibrate(
+    classifier: keras.Model, inputs: np.ndarray, labels: np.ndarray, fitted_on: str = "validation"
+) -> tuple[keras.Model, Calibration]:
+    """Fit a temperature on (`inputs`, `labels`) and return the calibrated model and the record."""
+    logits = predict_logits(classifier, inputs)
+    temperature = fit_temperature(logits, labels)
+    record = Calibration(
+        temperature=temperature,
+        fitted_on=fitted_on,
+        samples=len(labels),
+        log_loss_before=temperature_log_loss(logits, labels, 1.0),
+        log_loss_after=temperature_log_loss(logits, labels, temperature),
+    )
+    return with_temperature(classifier, temperature), record

@@ -1,0 +1,165 @@
+"""One training run from a `Config`, step by step: load, train, calibrate, evaluate, report, save.
+
+`run(config)` does the whole run (the `mnist-cnn train` command); the notebook calls the same steps
+one section at a time, so each result appears under its own heading. The record written beside the
+metrics, the figure names and the summary line are defined here and in the modules it calls, once.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from mnist_cnn import evaluate as ev
+from mnist_cnn import plots
+from mnist_cnn.calibration import Calibration, calibrate
+from mnist_cnn.config import Config
+from mnist_cnn.data import CSVFormatError, Dataset, load_dataset, to_model_input
+from mnist_cnn.devices import device_description
+from mnist_cnn.model_io import save_history, save_model
+
+__all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
+           "run", "save", "save_model"]
+from mnist_cnn.train import TrainResult, train
+
+
+@dataclass
+class Run:
+    """Everything one run produced, filled in step by step."""
+
+    config: Config
+    dataset: Dataset
+    result: TrainResult | None = None
+    model: keras.Model | None = None  # the calibrated classifier: what is saved and used
+    calibration: Calibration | None = None
+    evaluation: ev.Evaluation | None = None
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.evaluation.metrics if self.evaluation is not None else {}
+
+
+def load(config: Config) -> Run:
+    """Read and split the config's CSVs; the test CSV must have labels to score the run."""
+    dataset = load_dataset(config)
+    if dataset.test_y is None:
+        raise CSVFormatError(
+            config.test_path, "the test CSV has no label column, so the run cannot be scored"
+        )
+    return Run(config, dataset)
+
+
+def fit(run: Run, report: Callable[[str], None] | None = None, fresh: bool = False) -> TrainResult:
+    """Train (or resume) the model of `run`."""
+    run.result = train(run.config, run.dataset, report=report, fresh=fresh)
+    run.model = run.result.model
+    return run.result
+
+
+def calibrate_model(run: Run) -> Calibration:
+    """Fit the temperature on the validation split (never the test split) and fold it into the model."""
+    dataset = run.dataset
+    run.model, run.calibration = calibrate(
+        run.result.model, to_model_input(dataset.val_x), dataset.val_y, fitted_on="validation"
+    )
+    return run.calibration
+
+
+def evaluate_model(run: Run) -> ev.Evaluation:
+    """Every metric of the calibrated model on the test set, with the calibration's before and after."""
+    dataset, config = run.dataset, run.config
+    run.evaluation = ev.evaluate(run.model, dataset.test_x, dataset.test_y, config.class_names)
+    if run.calibration is not None:
+        before = ev.predict_probabilities(run.result.model, dataset.test_x)
+        run.evaluation.uncalibrated = before
+        run.evaluation.metrics["calibration"] = calibration_record(
+            run.calibration, before, run.evaluation.probabilities, dataset.test_y
+        )
+    return run.evaluation
+
+
+def calibration_record(
+    calibration: Calibration, before: np.ndarray, after: np.ndarray, labels: np.ndarray
+) -> dict[str, Any]:
+    """The temperature and what it did: log loss on validation, ECE and log loss on the test set."""
+    return {
+        "temperature": calibration.temperature,
+        "fitted_on": f"{calibration.fitted_on} ({calibration.samples} images)",
+        "validation_log_loss_before": calibration.log_loss_before,
+        "validation_log_loss_after": calibration.log_loss_after,
+        "test_ece_before": ev.expected_calibration_error(before, labels),
+        "test_ece_after": ev.expected_calibration_error(after, labels),
+        "test_log_loss_before": ev.log_loss(before, labels),
+        "test_log_loss_after": ev.log_loss(after, labels),
+        "predictions_changed": int((before.argmax(axis=1) != after.argmax(axis=1)).sum()),
+    }
+
+
+def record(run: Run) -> dict[str, Any]:
+    """The run's context, stored beside its metrics: timing, seed, settings, versions, data."""
+    result, config = run.result, run.config
+    return {
+        "loss_definition": "test_loss and every recorded cross-entropy are plain categorical "
+        "cross-entropy (log loss); the label-smoothed training objective is recorded only as "
+        "train_loss_label_smoothed in history.csv",
+        "train_seconds": round(result.train_seconds, 1),
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "seed": config.seed,
+        "profile": config.profile,
+        "device": device_description(),
+        "versions": library_versions(),
+        "data_checksums": run.dataset.checksums,
+        "config": config.to_dict(),
+    }
+
+
+def save(run: Run) -> dict[str, Path]:
+    """Write the model (.keras and .h5), history.csv and metrics.json; returns the model paths."""
+    config = run.config
+    paths = save_model(run.model, config)
+    save_history(run.result.history, config.history_path)
+    ev.write_metrics(config.metrics_path, run.metrics, **record(run))
+    run.written += [*paths.values(), config.history_path, config.metrics_path]
+    return paths
+
+
+def report_figures(run: Run) -> dict[str, Any]:
+    """Every figure of the run's report, by the name it is saved under."""
+    return plots.report_figures(run.result.history, run.evaluation, run.dataset.test_x, seed=run.config.seed)
+
+
+def run(config: Config, report: Callable[[str], None] | None = None, fresh: bool = False) -> Run:
+    """A whole training run: load, train, calibrate, evaluate, save, and write every figure."""
+    current = load(config)
+    fit(current, report=report, fresh=fresh)
+    calibrate_model(current)
+    evaluate_model(current)
+    save(current)
+    for name, figure in report_figures(current).items():
+        current.written.append(plots.save_figure(figure, config.figures_dir, name))
+    return current
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of what shaped the result, recorded beside it."""
+    import pandas as pd
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
