@@ -30,7 +30,7 @@ import numpy as np
 
 from mnist_cnn.data import load_csv, to_model_input
 from mnist_cnn.export import export_model, load_exported
-from mnist_cnn.train import load_model
+from mnist_cnn.model_io import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

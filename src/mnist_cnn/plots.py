@@ -18,6 +18,10 @@ from sklearn.metrics import auc, roc_curve
 from mnist_cnn.evaluate import expected_calibration_error, reliability_table
 
 RIGHT, WRONG = "tab:green", "tab:red"
+# the figures of a run's report, by the file name each is saved under (figures/<name>.png)
+REPORT_FIGURES = ("training_curves", "confusion_matrix", "roc_curves", "predictions", "mistakes",
+                  "calibration", "per_class_accuracy")
+OWN_IMAGES = "own_images"
 
 
 def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = True, sharex=False,
@@ -218,7 +222,7 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
     """Every figure of a run's report, by the file name it is saved under (as the notebook does)."""
     labels, probabilities = evaluation.labels, evaluation.probabilities
     names, metrics = evaluation.class_names, evaluation.metrics
-    return {
+    figures = {
         "training_curves": training_curves(history),
         "confusion_matrix": confusion_matrices(evaluation.confusion, names),
         "roc_curves": roc_curves(labels, probabilities, names),
@@ -231,6 +235,8 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
             [m["accuracy"] for m in metrics["per_class"].values()], names
         ),
     }
+    assert tuple(figures) == REPORT_FIGURES  # the names are defined once, above
+    return figures
 
 
 def own_images(originals, prepared: np.ndarray, predictions) -> Figure:
