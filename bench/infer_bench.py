@@ -58,8 +58,11 @@ def in_batches(predict, images: np.ndarray, batch: int = 1000) -> float:
     )
 
 
-def command_latency(model_path: Path, image: Path, repeats: int) -> tuple[float, float]:
-    """Median seconds of `mnist-cnn predict` on one image, and of importing TensorFlow alone."""
+def command_latency(
+    model_path: Path, tflite_path: Path, image: Path, repeats: int
+) -> tuple[float, float, float]:
+    """Median seconds of `mnist-cnn predict` on one image with the .keras model and with the .tflite
+    export, and of importing TensorFlow alone."""
     command = shutil.which("mnist-cnn") or shutil.which("mnist-cnn", path=str(Path(sys.executable).parent))
     argv = [command] if command else [sys.executable, "-m", "mnist_cnn.cli"]
 
@@ -73,6 +76,7 @@ def command_latency(model_path: Path, image: Path, repeats: int) -> tuple[float,
 
     return (
         median_run([*argv, "predict", str(model_path), str(image)]),
+        median_run([*argv, "predict", str(tflite_path), str(image)]),
         median_run([sys.executable, "-c", "import tensorflow"]),
     )
 
@@ -116,8 +120,9 @@ def main() -> None:
         }
         sample = Path(scratch) / "digit.png"
         shutil.copy(ROOT / "data" / "samples" / "drawn_7.png", sample)
-        figures["command_predict_one_image_s"], figures["import_tensorflow_s"] = command_latency(
-            args.model, sample, args.repeats
+        (figures["command_predict_one_image_s"], figures["command_predict_tflite_one_image_s"],
+         figures["import_tensorflow_s"]) = command_latency(
+            args.model, Path(scratch) / "model.tflite", sample, args.repeats
         )
 
     print(f"model {args.model} ({args.model.stat().st_size / 1e6:.2f} MB), {os.cpu_count()} CPU cores")
@@ -131,6 +136,8 @@ def main() -> None:
     print(f"    TFLite interpreter                          {figures['batch1000_tflite_per_s']:8.0f}")
     print(f"  `mnist-cnn predict MODEL one.png`, end to end  {figures['command_predict_one_image_s']:8.2f} s")
     print(f"    of which `import tensorflow` alone          {figures['import_tensorflow_s']:8.2f} s")
+    tflite_seconds = figures["command_predict_tflite_one_image_s"]
+    print(f"  `mnist-cnn predict MODEL.tflite one.png`      {tflite_seconds:8.2f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 

@@ -159,3 +159,33 @@ def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
     # any output name, whatever suffix the converter itself insists on
     status, out, _ = run(["export", models / "mnist_cnn.h5", "--output", tmp_path / "phone_model"], capsys)
     assert status == 0 and (tmp_path / "phone_model").is_file()
+
+
+@pytest.mark.slow
+def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tensorflow(tmp_path, trained):
+    from mnist_cnn.export import export_model
+
+    tflite = tmp_path / "model.tflite"
+    export_model(load_model(trained.keras_path), tflite, "tflite")
+    images, _ = load_csv(TEST_CSV)
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(255 - images[i]).resize((112, 112)).save(paths[-1])
+    script = (
+        "import json, sys\n"
+        "from mnist_cnn.cli import main\n"
+        "status = main(['predict', '--json', *sys.argv[1:]])\n"
+        "print(json.dumps({'status': status, 'tensorflow': 'tensorflow' in sys.modules,"
+        " 'keras': 'keras' in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tflite), *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)
+    *rows, verdict = [json.loads(line) for line in done.stdout.splitlines()]
+    assert verdict == {"status": 0, "tensorflow": False, "keras": False}, done.stderr[-2000:]
+    from mnist_cnn.predict import load_images
+
+    expected = predict_probabilities(load_model(trained.keras_path), load_images(paths))
+    assert [row["label"] for row in rows] == [str(i) for i in expected.argmax(axis=1)]
+    for row, probabilities in zip(rows, expected, strict=True):
+        assert row["confidence"] == pytest.approx(float(probabilities.max()), abs=1e-5)

@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
         "A CSV is read as the data CSVs are; with --submission the predictions are written in "
         'Kaggle\'s "Digit Recognizer" format (ImageId,Label).',
     )
-    predict.add_argument("model", type=Path, help="a .keras or .h5 model")
+    predict.add_argument(
+        "model", type=Path,
+        help="a .keras or .h5 model, or a .tflite export (answers at once: no TensorFlow start-up)",
+    )
     predict.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="images, or one CSV")
     predict.add_argument(
         "--submission", type=Path, help="write a Kaggle submission CSV here (default: print the predictions)"
@@ -230,7 +233,6 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from mnist_cnn.model_io import load_model
     from mnist_cnn.predict import load_images, predict_digits, write_submission
 
     csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
@@ -240,7 +242,14 @@ def _predict(args: argparse.Namespace) -> None:
         raise BadInputError("--submission needs a CSV input (a Kaggle test.csv)")
     if args.top < 1:
         raise BadInputError("--top must be at least 1")
-    model = load_model(args.model)
+    if args.model.suffix == ".tflite":  # LiteRT alone: no TensorFlow to start, answers at once
+        from mnist_cnn.litert import load_litert_model
+
+        model = load_litert_model(args.model)
+    else:
+        from mnist_cnn.model_io import load_model
+
+        model = load_model(args.model)
     class_names = _class_names(args, model)
     if args.submission:
         rows = write_submission(model, csvs[0], args.submission, class_names)

@@ -50,17 +50,9 @@ def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], n
         artifact = tf.saved_model.load(path)
         return lambda images: artifact.serve(images).numpy()
     if fmt == "tflite":
-        interpreter = _litert_interpreter(path)
+        from mnist_cnn.litert import LiteRTModel
 
-        def run_tflite(images: np.ndarray) -> np.ndarray:
-            entry = interpreter.get_input_details()[0]
-            interpreter.resize_tensor_input(entry["index"], images.shape)
-            interpreter.allocate_tensors()
-            interpreter.set_tensor(entry["index"], images.astype(np.float32))
-            interpreter.invoke()
-            return interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy()
-
-        return run_tflite
+        return LiteRTModel(path).predict
     if fmt == "onnx":
         import onnxruntime
 
@@ -68,17 +60,6 @@ def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], n
         name = session.get_inputs()[0].name
         return lambda images: session.run(None, {name: images.astype(np.float32)})[0]
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-
-
-def _litert_interpreter(path: str):
-    """LiteRT's interpreter: the ai-edge-litert package where installed (tf.lite's is deprecated)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    return Interpreter(model_path=path)
 
 
 def export_model(
