@@ -48,4 +48,4 @@ def test_runtime_bounds_are_the_same_in_both_lists():
 def test_installed_versions_satisfy_every_bound():
     for name, requirement in pyproject_dependencies().items():
         installed = version(name)
-        assert requirement.specifier.contains(installed, prereleases=True), f"{name} {installed}: {requirement}"
+        assert requirement.specifier.contains(installed, prereleases=True), (name, installed)

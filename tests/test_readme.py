@@ -15,7 +15,8 @@ METRICS = "models/metrics.json"
 
 def committed_record() -> dict:
     """metrics.json as committed: a local `make run PROFILE=quick` rewrites the file, not the commit."""
-    shown = subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:{METRICS}"], capture_output=True, text=True)
+    command = ["git", "-C", str(ROOT), "show", f"HEAD:{METRICS}"]
+    shown = subprocess.run(command, capture_output=True, text=True)
     text = shown.stdout if shown.returncode == 0 else (ROOT / METRICS).read_text()
     return json.loads(text)
 
