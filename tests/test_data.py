@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cnn import data
+from mnist_cnn import csv_format, data
 from mnist_cnn.config import Config
 from mnist_cnn.data import CSVFormatError, load_csv
 
@@ -43,10 +43,10 @@ def write(tmp_path: Path, text: str | bytes, name: str = "digits.csv") -> Path:
 def parser(request, monkeypatch):
     """Run a test against the C accelerator and the NumPy fallback alike."""
     if request.param == "c":
-        if data._fastcsv is None:
+        if csv_format._fastcsv is None:
             pytest.skip("C accelerator not built")
     else:
-        monkeypatch.setattr(data, "_fastcsv", None)
+        monkeypatch.setattr(csv_format, "_fastcsv", None)
     return request.param
 
 
