@@ -3,7 +3,7 @@
 Trains, on the embedded data and the same machine, one after another:
 - keras-io "Simple MNIST convnet": its architecture and recipe (Adam, batch 128, 15 epochs,
   validation_split=0.1), the first peer;
-- the `seed` profile: the original project's recipe, the second peer;
+- the `original` profile: the original project's recipe, the second peer;
 - this project's `quick` and `full` profiles.
 and prints train seconds (inside fit) and test accuracy for each, with the ratios the targets are
 stated in. Run: `python bench/train_bench.py [--only quick,keras-io] [--json out.json]`.
@@ -75,7 +75,7 @@ def test_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) ->
 
 RECIPES = {
     "keras-io": keras_io_recipe,
-    "seed": lambda seed: profile_run("seed", seed),
+    "original": lambda seed: profile_run("original", seed),
     "quick": lambda seed: profile_run("quick", seed),
     "full": lambda seed: profile_run("full", seed),
 }
@@ -116,8 +116,8 @@ def main() -> None:
         ratio = ""
         if name == "quick" and "keras-io" in results:
             ratio = f"{r['train_seconds'] / results['keras-io']['train_seconds']:.2f} of keras-io's time"
-        if name == "full" and "seed" in results:
-            ratio = f"{r['train_seconds'] / results['seed']['train_seconds']:.2f} of seed's time"
+        if name == "full" and "original" in results:
+            ratio = f"{r['train_seconds'] / results['original']['train_seconds']:.2f} of the original's time"
         print(
             f"{name:<10} {r['epochs']:>6} {r['train_seconds']:>9.1f} {r['test_accuracy']:>9.4f}  {ratio}"
         )

@@ -134,7 +134,7 @@ def test_unreadable_image_from_the_installed_command_is_one_clean_line(tmp_path)
 def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
     status, out, _ = run(
         ["train", "--profile", "smoke", "--data-dir", ROOT / "data", "--models-dir", tmp_path / "models",
-         "--figures-dir", tmp_path / "figures", "--run-dir", tmp_path / "run"],
+         "--figures-dir", tmp_path / "figures", "--run-dir", tmp_path / "run", "--set", "dense_units=24"],
         capsys,
     )
     assert status == 0 and "epoch   1/1" in out
@@ -145,6 +145,7 @@ def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
     assert "calibrated on the validation split: temperature" in out
     recorded = json.loads((models / "metrics.json").read_text())
     assert recorded["profile"] == "smoke" and recorded["epochs_run"] == 1
+    assert recorded["config"]["dense_units"] == 24  # --set reached the model
     # the saved model scores on the test CSV what training recorded for it (the smoke profile
     # evaluates the first 1,000 test images)
     head = tmp_path / "head.csv"
@@ -189,3 +190,18 @@ def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tensorf
     assert [row["label"] for row in rows] == [str(i) for i in expected.argmax(axis=1)]
     for row, probabilities in zip(rows, expected, strict=True):
         assert row["confidence"] == pytest.approx(float(probabilities.max()), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--set", "epochs=many"], "setting epochs='many': expected int"),
+        (["--set", "colour=red"], "unknown settings: colour"),
+        (["--config", "missing.json"], "missing.json: cannot be read"),
+    ],
+)
+def test_bad_train_settings_give_one_line_and_status_2(extra, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(["train", "--profile", "smoke", *extra], capsys)
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "models").exists()

@@ -200,7 +200,46 @@ def test_config_records_as_json():
     record = json.loads(Config.from_profile("quick", seed=7).to_json())
     assert record["seed"] == 7 and record["profile"] == "quick" and record["data_dir"] == "data"
     assert os.path.basename(record["models_dir"]) == "models"
-    assert keras.__version__  # the recorded versions come from the live libraries
+
+
+# each profile's network, pinned: a change to the model builder that changes a profile shows here
+PARAMETERS = {"full": 198_442, "quick": 225_706, "smoke": 14_578, "original": 825_866}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_each_profile_has_its_pinned_parameter_count(profile):
+    assert build_model(Config.from_profile(profile)).count_params() == PARAMETERS[profile]
+
+
+def test_the_defaults_are_the_default_profile():
+    assert Config() == Config.from_profile("full") and PROFILES["full"] == {}
+    assert Config().profile == "full"
+    assert "seed" not in PROFILES and Config.from_profile("original").architecture == "original"
+
+
+def test_any_setting_can_be_set_as_text_with_the_usual_checks():
+    config = Config.from_profile("quick").with_settings(
+        ["dense_units=256", "conv_filters=16,32", "convs_per_block=1,2", "augment=true", "train_limit=none",
+         "label-smoothing=0.05", "class_names=a,b,c"]
+    )
+    assert (config.dense_units, config.conv_filters, config.convs_per_block) == (256, (16, 32), (1, 2))
+    assert config.augment is True and config.train_limit is None and config.label_smoothing == 0.05
+    assert config.class_names == ("a", "b", "c") and config.epochs == 3  # the rest stays quick's
+    for bad, message in (["epochs=many", "epochs='many': expected int"], ["colour=red", "unknown settings"],
+                         ["epochs", "expected key=value"], ["schedule=linear", "unknown schedule"],
+                         ["augment=maybe", "expected bool"], ["epochs=0", "epochs must be at least 1"]):
+        with pytest.raises(ValueError, match=message):
+            Config().with_settings([bad])
+
+
+def test_settings_round_trip_through_the_json_that_metrics_json_records(tmp_path):
+    config = Config.from_profile("quick", seed=7, conv_filters=(16, 32), train_limit=500)
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"test_accuracy": 0.9, "config": config.to_dict()}))
+    assert Config.from_json(path) == config
+    path.write_text(json.dumps({"profile": "smoke", "epochs": "x"}))
+    with pytest.raises(ValueError, match="epochs='x'"):
+        Config.from_json(path)
 
 
 class _InterruptError(Exception):

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mnist_cnn.config import DIGIT_NAMES, PROFILES, Config
+from mnist_cnn.config import DEVICES, DIGIT_NAMES, PROFILES, Config
 
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program stopped by a closed pipe
@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tf-logs", action="store_true",
         help="show TensorFlow's native log lines and library warnings (default: hidden)",
     )
+    parser.add_argument(
+        "--limit", action="append", default=[], metavar="NAME=VALUE",
+        help="change a cap on input files, e.g. csv_text_bytes=2GiB or image_pixels=100M; repeatable "
+        "(the caps and their defaults: mnist_cnn.limits.Limits)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     defaults = Config()
 
@@ -46,26 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
         "resumes from its last finished epoch when started again with the same --run-dir.",
     )
     train.add_argument(
-        "--profile", choices=list(PROFILES), default="full", help="training recipe (default: %(default)s)"
+        "--profile", choices=list(PROFILES), default=defaults.profile,
+        help="training recipe (default: %(default)s)"
     )
     train.add_argument("--epochs", type=int, help="number of epochs (default: the profile's)")
     train.add_argument("--batch-size", type=int, help="images per step (default: the profile's)")
     train.add_argument("--learning-rate", type=float, help="peak learning rate (default: the profile's)")
-    train.add_argument("--seed", type=int, default=defaults.seed, help="random seed (default: %(default)s)")
+    train.add_argument("--seed", type=int, help=f"random seed (default: {defaults.seed})")
     train.add_argument(
-        "--data-dir", type=Path, default=defaults.data_dir, help="folder of the CSVs (default: %(default)s)"
+        "--data-dir", type=Path, help=f"folder of the CSVs (default: {defaults.data_dir})"
     )
     train.add_argument(
-        "--train-csv", default=defaults.train_csv, help="training CSV in --data-dir (default: %(default)s)"
+        "--train-csv", help=f"training CSV in --data-dir (default: {defaults.train_csv})"
     )
     train.add_argument(
-        "--test-csv", default=defaults.test_csv, help="test CSV in --data-dir (default: %(default)s)"
+        "--test-csv", help=f"test CSV in --data-dir (default: {defaults.test_csv})"
     )
     train.add_argument(
-        "--models-dir", type=Path, default=defaults.models_dir, help="output folder (default: %(default)s)"
+        "--models-dir", type=Path, help=f"output folder (default: {defaults.models_dir})"
     )
     train.add_argument(
-        "--figures-dir", type=Path, default=defaults.figures_dir, help="figure folder (default: %(default)s)"
+        "--figures-dir", type=Path, help=f"figure folder (default: {defaults.figures_dir})"
     )
     train.add_argument(
         "--run-dir", type=Path,
@@ -77,8 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
         "with other settings or data is refused)",
     )
     train.add_argument(
-        "--device", choices=["auto", "cpu", "gpu", "mirrored", "tpu"], default="auto",
-        help="where to train (default: %(default)s)",
+        "--device", choices=DEVICES, help=f"where to train (default: {defaults.device})",
+    )
+    train.add_argument(
+        "--config", type=Path, dest="config_file",
+        help="start from the settings in this JSON file, e.g. a metrics.json (default: the --profile's)",
+    )
+    train.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+        help="any Config setting, e.g. --set dense_units=256 --set conv_filters=16,32; repeatable "
+        "(default: none)",
     )
 
     evaluate = commands.add_parser(
@@ -135,7 +149,14 @@ def _add_class_names(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0, or 2 for bad input)."""
-    args = build_parser().parse_args(argv)
+    from mnist_cnn.limits import Limits
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.limits = Limits.with_overrides(args.limit)
+    except ValueError as err:
+        parser.error(str(err))
     if not args.tf_logs:
         _hide_native_logs()
     from mnist_cnn.data import InputFileError  # a CSV, image or model file that cannot be used
@@ -188,15 +209,22 @@ def _train(args: argparse.Namespace) -> None:
     from mnist_cnn import pipeline, plots
     from mnist_cnn.evaluate import summary_line
 
+    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+             "seed": args.seed, "data_dir": args.data_dir, "train_csv": args.train_csv,
+             "test_csv": args.test_csv, "models_dir": args.models_dir, "figures_dir": args.figures_dir,
+             "run_dir": args.run_dir, "device": args.device}
     try:
-        config = Config.from_profile(
-            args.profile, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, seed=args.seed, data_dir=args.data_dir,
-            train_csv=args.train_csv, test_csv=args.test_csv, models_dir=args.models_dir,
-            figures_dir=args.figures_dir, run_dir=args.run_dir, device=args.device,
-        )
+        if args.config_file is not None:
+            base = Config.from_json(args.config_file).to_dict()
+            config = Config.from_profile(base.pop("profile"), **{**base, **flags})
+        else:
+            config = Config.from_profile(args.profile, **flags)
+        config = config.with_settings(args.settings)
+    except OSError as err:
+        raise BadInputError(f"{args.config_file}: cannot be read ({err.strerror or err})") from None
     except ValueError as err:
-        raise BadInputError(str(err)) from None
+        raise BadInputError(f"{args.config_file}: {err}" if args.config_file and "--set" not in str(err)
+                            else str(err)) from None
     run = pipeline.load(config)
     print(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
           f"data {run.dataset.summary()}")
@@ -218,11 +246,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn.data import check_labels, load_csv
     from mnist_cnn.model_io import load_model
 
-    model = load_model(args.model)
-    class_names = _class_names(args, model)
-    images, labels = load_csv(args.csv)
+    # the CSV first: a bad or oversized file is refused in a second, before TensorFlow starts
+    images, labels = load_csv(args.csv, limits=args.limits)
     if labels is None:
         raise BadInputError(f"{args.csv}: no label column, so there is nothing to score against")
+    model = load_model(_checked_model(args))
+    class_names = _class_names(args, model)
     check_labels(args.csv, labels, len(class_names))
     evaluation = ev.evaluate(model, images, labels, class_names)
     if args.json:
@@ -242,6 +271,19 @@ def _predict(args: argparse.Namespace) -> None:
         raise BadInputError("--submission needs a CSV input (a Kaggle test.csv)")
     if args.top < 1:
         raise BadInputError("--top must be at least 1")
+    # inputs first: a bad or oversized file, or a read-only target, is refused in a second, before
+    # any model is loaded (TensorFlow takes seconds to start)
+    if args.submission:
+        from mnist_cnn.files import check_writable_target
+
+        check_writable_target(args.submission)
+    if csvs:
+        from mnist_cnn.data import load_csv
+
+        images, _ = load_csv(csvs[0], limits=args.limits)
+        sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
+    else:
+        images, sources = load_images(args.inputs, limits=args.limits), [str(p) for p in args.inputs]
     if args.model.suffix == ".tflite":  # LiteRT alone: no TensorFlow to start, answers at once
         from mnist_cnn.litert import load_litert_model
 
@@ -249,19 +291,12 @@ def _predict(args: argparse.Namespace) -> None:
     else:
         from mnist_cnn.model_io import load_model
 
-        model = load_model(args.model)
+        model = load_model(_checked_model(args))
     class_names = _class_names(args, model)
     if args.submission:
-        rows = write_submission(model, csvs[0], args.submission, class_names)
+        rows = write_submission(model, csvs[0], args.submission, class_names, images=images)
         print(f"wrote {args.submission} ({rows} predictions)")
         return
-    if csvs:
-        from mnist_cnn.data import load_csv
-
-        images, _ = load_csv(csvs[0])
-        sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
-    else:
-        images, sources = load_images(args.inputs), [str(p) for p in args.inputs]
     for prediction in predict_digits(model, images, class_names, sources, top=args.top):
         if args.json:
             print(json.dumps({"source": prediction.source, "label": prediction.label,
@@ -274,11 +309,20 @@ def _export(args: argparse.Namespace) -> None:
     from mnist_cnn.export import default_output, export_model
     from mnist_cnn.model_io import load_model
 
-    model = load_model(args.model)
+    model = load_model(_checked_model(args))
     output = args.output or default_output(args.model, args.fmt)
     difference = export_model(model, output, args.fmt)
     print(f"wrote {output} ({args.fmt}); it predicts as the Keras model does "
           f"(largest difference {difference:.1e})")
+
+
+def _checked_model(args: argparse.Namespace) -> Path:
+    """`args.model` once `check_model_archive` passes it: caps and a sound .keras zip, checked
+    before TensorFlow starts (and before Keras would inflate a member in memory)."""
+    from mnist_cnn.model_files import check_model_archive
+
+    check_model_archive(args.model, args.limits)
+    return args.model
 
 
 def _class_names(args: argparse.Namespace, model) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ package. `build_model` wraps it for training with the random augmentation (this 
 `RandomAffine`), which is active only in training and never part of a saved model.
 
 Two architectures share one builder:
-- "seed", the original project's recipe: three augmentation layers in a row (rotation, zoom,
+- "original", the original project's recipe: three augmentation layers in a row (rotation, zoom,
   translation), two blocks of Conv2D + BatchNorm + MaxPool + Dropout, Dense + BatchNorm + Dropout.
 - "fast", this project's: the same augmentation as a single affine warp per batch (one resampling
   instead of three, which is what costs time on a CPU), conv blocks without biases before their
@@ -100,7 +100,7 @@ class RandomAffine(layers.Layer):
 
 def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
     """The training-time augmentation the config asks for."""
-    if config.architecture == "seed":
+    if config.architecture == "original":
         fill = {"fill_mode": "constant", "fill_value": 0.0}
         return keras.Sequential(
             [
@@ -121,7 +121,7 @@ def build_classifier(config: Config) -> keras.Model:
     """The uncompiled CNN for (28, 28, 1) float inputs in [0, 1]: logits, then a float32 softmax."""
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
-    if config.architecture == "seed":
+    if config.architecture == "original":
         for filters in config.conv_filters:
             x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
             x = layers.BatchNormalization()(x)
