@@ -244,12 +244,13 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn import evaluate as ev
     from mnist_cnn.data import check_labels, load_csv
-    from mnist_cnn.model_io import load_model
 
     # the CSV first: a bad or oversized file is refused in a second, before TensorFlow starts
     images, labels = load_csv(args.csv, limits=args.limits)
     if labels is None:
         raise BadInputError(f"{args.csv}: no label column, so there is nothing to score against")
+    from mnist_cnn.model_io import load_model
+
     model = load_model(_checked_model(args))
     class_names = _class_names(args, model)
     check_labels(args.csv, labels, len(class_names))

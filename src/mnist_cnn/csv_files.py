@@ -19,7 +19,7 @@ import numpy as np
 
 from mnist_cnn.csv_cache import cache_path, read_cache, write_cache
 from mnist_cnn.csv_format import header_has_label, parse_csv_bytes
-from mnist_cnn.errors import CSVFormatError
+from mnist_cnn.errors import CSVFormatError, InputFileError
 from mnist_cnn.files import read_checksums, read_regular_file
 from mnist_cnn.inflate import TooLargeError, check_zip_directory, gunzip, read_zip_member
 from mnist_cnn.limits import DEFAULT_LIMITS, KiB, Limits, format_quantity
@@ -127,7 +127,7 @@ def _unpack_zip(path: Path, packed: bytes, limits: Limits, head: int) -> bytes |
                 )
             inner = _read_member(path, archive, csvs[0], limits, head)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
-        if isinstance(err, CSVFormatError):
+        if isinstance(err, InputFileError):  # ours: a CSVFormatError or a LimitError, as it is
             raise
         raise CSVFormatError(path, f"is not a valid zip file ({err})") from None
     if inner[:2] == _GZIP_MAGIC:
