@@ -292,3 +292,27 @@ def test_resume_refuses_a_changed_epoch_count_unless_fresh(tmp_path, smoke_datas
 
 def test_default_run_directory_depends_on_the_profile():
     assert Config.from_profile("quick").run_dir != Config.from_profile("smoke").run_dir
+
+
+def test_precision_follows_the_hardware(monkeypatch):
+    from mnist_cnn import devices
+
+    monkeypatch.setattr(devices, "_tpu_present", lambda: False)
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert devices.choose_precision("auto", "cpu")[0] == "mixed_bfloat16"
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert devices.choose_precision("auto", "cpu")[0] == "float32"
+    assert devices.choose_precision("float32", "cpu") == ("float32", "set in the configuration")
+    assert Config.from_profile("original").precision == "float32"  # the peer stays as written
+
+
+@pytest.mark.slow
+def test_mixed_precision_trains_and_saves_a_float32_model(smoke_config, smoke_dataset):
+    config = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=smoke_config.run_dir,
+                                 precision="mixed_bfloat16")
+    result = train(config, smoke_dataset)
+    assert result.precision == "mixed_bfloat16" and result.history["val_accuracy"].iloc[-1] > 0.3
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after training
+    assert {layer.dtype_policy.compute_dtype for layer in result.model.layers} == {"float32"}
+    out = result.model.predict(to_model_input(smoke_dataset.test_x[:8]), verbose=0)
+    assert out.dtype == np.float32

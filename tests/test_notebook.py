@@ -19,7 +19,8 @@ FIGURES = {*REPORT_FIGURES, OWN_IMAGES}
 # what must never show in a notebook's outputs: TensorFlow's native log lines (any severity, by their
 # glog prefix), CUDA probes, and Keras' notice that HDF5 is legacy
 NOISE = re.compile("|".join([r"^[IWEF]\d{4} \d\d:\d\d:\d\d", r"^[IWEF]0000 ", "cuInit", "CUDA error",
-                             "HDF5 file via `model.save", *KNOWN_NOISE]), re.MULTILINE)
+                             "HDF5 file via `model.save", "No training configuration found in the save file",
+                             *KNOWN_NOISE]), re.MULTILINE)
 
 
 def noise_in(notebook: dict) -> list[str]:

@@ -1,4 +1,5 @@
-"""Where training runs: the tf.distribute strategy for a TPU, several GPUs, one GPU or the CPU."""
+"""Where and how training runs: the tf.distribute strategy (TPU, several GPUs, one GPU or the CPU),
+and the numeric precision the hardware computes fastest."""
 
 from __future__ import annotations
 
@@ -49,3 +50,59 @@ def device_description() -> str:
     if gpus:
         return f"{len(gpus)} GPU(s)"
     return f"CPU ({os.cpu_count()} cores)"
+
+
+# CPU flags (as /proc/cpuinfo names them) of hardware bfloat16 arithmetic that oneDNN uses
+_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and its bfloat16 and AMX flags, for benchmarks and records."""
+    flags = cpu_flags()
+    model = _cpuinfo_field("model name") or "unknown CPU"
+    shown = [flag for flag in ("amx_tile", "amx_bf16", "avx512_bf16", "avx512f") if flag in flags]
+    return f"{model}, {os.cpu_count()} cores, flags: {' '.join(shown) or 'no AVX-512, no AMX'}"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags Linux reports (empty where /proc/cpuinfo is not there, e.g. macOS)."""
+    return frozenset((_cpuinfo_field("flags") or "").split())
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def choose_precision(setting: str = "auto", device: str = "auto") -> tuple[str, str]:
+    """The Keras dtype policy to train with, and why: (policy name, reason in words).
+
+    "auto" takes bfloat16 where the hardware computes it natively (a TPU, a CPU with AMX or
+    AVX512-BF16), float16 with loss scaling on a GPU with tensor cores (compute capability 7.0 or
+    later), and float32 elsewhere. Any other setting is used as given.
+    """
+    if setting != "auto":
+        return setting, "set in the configuration"
+    if device == "tpu" or (device == "auto" and _tpu_present()):
+        return "mixed_bfloat16", "a TPU computes bfloat16 natively"
+    if device in ("auto", "gpu", "mirrored"):
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+            if capability and tuple(capability) >= (7, 0):
+                version = f"{capability[0]}.{capability[1]}"
+                return "mixed_float16", f"GPU with tensor cores (compute capability {version})"
+            return "float32", "GPU without tensor cores"
+    native = [flag for flag in _BF16_CPU_FLAGS if flag in cpu_flags()]
+    if native:
+        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)})"
+    return "float32", "no native bfloat16 or float16 arithmetic found"

@@ -21,7 +21,7 @@ from mnist_cnn import plots
 from mnist_cnn.calibration import Calibration, calibrate
 from mnist_cnn.config import Config
 from mnist_cnn.data import CSVFormatError, Dataset, load_dataset, to_model_input
-from mnist_cnn.devices import device_description
+from mnist_cnn.devices import cpu_description, device_description
 from mnist_cnn.model_io import save_history, save_model
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
@@ -115,6 +115,8 @@ def record(run: Run) -> dict[str, Any]:
         "seed": config.seed,
         "profile": config.profile,
         "device": device_description(),
+        "cpu": cpu_description(),
+        "precision": {"policy": result.precision, "reason": result.precision_reason},
         "versions": library_versions(),
         "data_checksums": run.dataset.checksums,
         "config": config.to_dict(),

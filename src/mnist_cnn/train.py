@@ -21,8 +21,8 @@ import pandas as pd
 from mnist_cnn import run_state
 from mnist_cnn.config import Config
 from mnist_cnn.data import Dataset, one_hot, to_model_input
-from mnist_cnn.devices import make_strategy
-from mnist_cnn.model import build_model, classifier_of
+from mnist_cnn.devices import choose_precision, make_strategy
+from mnist_cnn.model import build_classifier, build_model, classifier_of
 from mnist_cnn.schedules import learning_rate
 
 # the plain cross-entropy, tracked beside the loss that is optimised (label-smoothed in some profiles),
@@ -41,6 +41,8 @@ class TrainResult:
     epochs_run: int
     best_epoch: int  # 1-based
     resumed_from_epoch: int  # 0 when the run started fresh
+    precision: str = "float32"  # the Keras dtype policy it trained with
+    precision_reason: str = ""
 
 
 def set_reproducible(config: Config) -> None:
@@ -178,6 +180,24 @@ def train(
     if fresh:
         run_state.clear_resume_point(run_dir, best_too=True)
     state = run_state.read_state(run_dir, run_fingerprint)  # refuses a mismatch before any work
+    policy, reason = choose_precision(config.precision, config.device)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        result = _train(config, dataset, report, run_dir, run_fingerprint, state)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    result.precision, result.precision_reason = policy, reason
+    if policy != "float32":
+        # the variables are float32 under every mixed policy: the same weights in a float32 model make
+        # an artefact that computes in float32 wherever it is loaded
+        float_model = build_classifier(config)
+        float_model.set_weights(result.model.get_weights())
+        result.model = float_model
+    return result
+
+
+def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainResult:
     set_reproducible(config)
     strategy = make_strategy(config.device)
     train_data, val_data, steps = make_datasets(config, dataset, strategy)
