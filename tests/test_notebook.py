@@ -126,3 +126,22 @@ def test_own_images_are_skipped_for_other_class_names(tmp_path):
     printed = "".join("".join(o["text"]) for o in outputs_of(nb, "stream"))
     assert "skipped: the samples are digits" in printed and "top 3:" not in printed
     assert not (tmp_path / "figures" / "own_images.png").exists()
+
+
+def test_colab_setup_stops_with_one_line_while_repo_url_is_the_placeholder_or_unreachable(tmp_path):
+    colab = tmp_path / "content"
+    colab.mkdir()
+    cases = (("https://github.com/your-account/mnist-cnn.git", "still names the placeholder"),
+             (f"file://{tmp_path}/nowhere", "cannot clone repo_url"))
+    for repo_url, expected in cases:
+        out = tmp_path / "colab.ipynb"
+        with pytest.raises(papermill.PapermillExecutionError):
+            papermill.execute_notebook(
+                str(NOTEBOOK), str(out), cwd=str(tmp_path), kernel_name="python3", progress_bar=False,
+                parameters={"force_colab": True, "repo_url": repo_url, "colab_dir": str(colab)},
+            )
+        errors = outputs_of(json.loads(out.read_text()), "error")
+        assert len(errors) == 1 and errors[0]["ename"] == "SetupError"
+        assert len(errors[0]["traceback"]) == 1 and expected in errors[0]["traceback"][0]
+        assert "set repo_url in the parameters cell" in errors[0]["traceback"][0]
+        assert not (colab / "mnist-cnn").exists()
