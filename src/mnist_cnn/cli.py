@@ -137,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", type=Path,
         help="where to write (default: beside the model, e.g. models/mnist_cnn.tflite)",
     )
+
+    demo = commands.add_parser(
+        "demo", help="a web page to draw a digit on (or upload one) and see the model's answer",
+        description="Serve a draw-a-digit page (needs the demo extra: pip install \"mnist-cnn[demo]\"). "
+        "Drawings and uploads are read as 'predict' reads image files; the page also serves an API "
+        "endpoint, 'predict', for gradio_client. Stop it with Ctrl-C.",
+    )
+    demo.add_argument("model", type=Path, help="a .keras or .h5 model, or a .tflite export")
+    demo.add_argument(
+        "--host", default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 opens the page to other machines (default: %(default)s)",
+    )
+    demo.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
+    _add_class_names(demo)
     return parser
 
 
@@ -162,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mnist_cnn.data import InputFileError  # a CSV, image or model file that cannot be used
     from mnist_cnn.export import ExportError
 
-    handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}
+    handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
+                "demo": _demo}
     try:
         handlers[args.command](args)
         sys.stdout.flush()
@@ -324,6 +339,26 @@ def _checked_model(args: argparse.Namespace) -> Path:
 
     check_model_archive(args.model, args.limits)
     return args.model
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from mnist_cnn import demo
+
+    try:  # before the model: the optional extra may be missing, and TensorFlow takes seconds to start
+        demo.require_gradio()
+    except ImportError as err:
+        raise BadInputError(str(err)) from None
+    if args.model.suffix == ".tflite":
+        from mnist_cnn.litert import load_litert_model
+
+        model = load_litert_model(args.model)
+    else:  # the archive's caps and soundness, checked before Keras opens it (as for predict)
+        from mnist_cnn.model_files import check_model_archive
+        from mnist_cnn.model_io import load_model
+
+        check_model_archive(args.model, args.limits)
+        model = load_model(args.model)
+    demo.launch(model, _class_names(args, model), host=args.host, port=args.port, limits=args.limits)
 
 
 def _class_names(args: argparse.Namespace, model) -> tuple[str, ...]:
