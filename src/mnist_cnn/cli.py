@@ -264,9 +264,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     images, labels = load_csv(args.csv, limits=args.limits)
     if labels is None:
         raise BadInputError(f"{args.csv}: no label column, so there is nothing to score against")
-    from mnist_cnn.model_io import load_model
-
-    model = load_model(_checked_model(args))
+    model = _load_model(args)
     class_names = _class_names(args, model)
     check_labels(args.csv, labels, len(class_names))
     evaluation = ev.evaluate(model, images, labels, class_names)
@@ -305,9 +303,7 @@ def _predict(args: argparse.Namespace) -> None:
 
         model = load_litert_model(args.model)
     else:
-        from mnist_cnn.model_io import load_model
-
-        model = load_model(_checked_model(args))
+        model = _load_model(args)
     class_names = _class_names(args, model)
     if args.submission:
         rows = write_submission(model, csvs[0], args.submission, class_names, images=images)
@@ -323,22 +319,23 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _export(args: argparse.Namespace) -> None:
     from mnist_cnn.export import default_output, export_model
-    from mnist_cnn.model_io import load_model
 
-    model = load_model(_checked_model(args))
+    model = _load_model(args)
     output = args.output or default_output(args.model, args.fmt)
     difference = export_model(model, output, args.fmt)
     print(f"wrote {output} ({args.fmt}); it predicts as the Keras model does "
           f"(largest difference {difference:.1e})")
 
 
-def _checked_model(args: argparse.Namespace) -> Path:
-    """`args.model` once `check_model_archive` passes it: caps and a sound .keras zip, checked
-    before TensorFlow starts (and before Keras would inflate a member in memory)."""
+def _load_model(args: argparse.Namespace):
+    """`args.model` loaded by Keras once `check_model_archive` passes it: the caps and a sound .keras
+    zip are checked before TensorFlow starts (and before Keras would inflate a member in memory)."""
     from mnist_cnn.model_files import check_model_archive
 
     check_model_archive(args.model, args.limits)
-    return args.model
+    from mnist_cnn.model_io import load_model
+
+    return load_model(args.model)
 
 
 def _demo(args: argparse.Namespace) -> None:
