@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mnist_cnn.errors import InputFileError, OutputPermissionError
-from mnist_cnn.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, Limits, MiB, format_quantity
+from mnist_cnn.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, GiB, Limits, MiB, format_quantity
 
 CHUNK = 4 * MiB  # what is hashed at a time
 
@@ -88,11 +88,16 @@ def read_regular_file(
         raise error(path, f"cannot be read ({err.strerror or err})") from None
     with handle:
         _check_kind(path, os.fstat(handle.fileno()), what, error)
+        parts, wanted = [], size + 1  # one byte more than stat said, to notice growth
         try:
-            data = handle.read(size + 1)  # one byte more than stat said, to notice growth
+            # a loop: Linux returns at most 2 GiB from one read, and a cap may be raised past that
+            while wanted > 0 and (part := handle.read(min(wanted, GiB))):
+                parts.append(part)
+                wanted -= len(part)
         except OSError as err:
             raise error(path, f"cannot be read ({err.strerror or err})") from None
-    if data is None or len(data) != size:
+    data = b"".join(parts)  # the one part itself, uncopied, for any file under 1 GiB
+    if len(data) != size:
         raise error(path, "changed size while it was read (is it still being written?)")
     return data
 
