@@ -349,12 +349,8 @@ def _demo(args: argparse.Namespace) -> None:
         from mnist_cnn.litert import load_litert_model
 
         model = load_litert_model(args.model)
-    else:  # the archive's caps and soundness, checked before Keras opens it (as for predict)
-        from mnist_cnn.model_files import check_model_archive
-        from mnist_cnn.model_io import load_model
-
-        check_model_archive(args.model, args.limits)
-        model = load_model(args.model)
+    else:
+        model = _load_model(args)
     demo.launch(model, _class_names(args, model), host=args.host, port=args.port, limits=args.limits)
 
 
