@@ -40,9 +40,28 @@ test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# a second environment with the oldest versions requirements.txt allows (Colab's lag the newest):
+# the smoke notebook, the plain-Keras load of the saved models, and prediction must pass there too
+COMPAT ?= .venv-compat
+$(COMPAT)/.installed: requirements.txt pyproject.toml setup.py .ci/oldest_requirements.py
+	rm -rf $(COMPAT)
+	$(PYTHON) -m venv $(COMPAT)
+	$(COMPAT)/bin/python -m pip install --quiet --upgrade pip
+	$(COMPAT)/bin/python -m pip install --quiet $$($(PYTHON) .ci/oldest_requirements.py) "pytest>=8,<10"
+	$(COMPAT)/bin/python -m pip install --quiet --no-deps -e .
+	$(COMPAT)/bin/python -m ipykernel install --prefix $(COMPAT) --name python3 >/dev/null
+	touch $@
+
+test-compat: $(COMPAT)/.installed
+	$(COMPAT)/bin/python -c "import tensorflow as t, keras as k, numpy as n, PIL as p; \
+		print('oldest allowed: tensorflow', t.__version__, 'keras', k.__version__, 'numpy', n.__version__, 'pillow', p.__version__)"
+	$(COMPAT)/bin/python -m pytest -p no:cacheprovider -o addopts="" -q \
+		tests/test_notebook.py::test_notebook_runs_end_to_end_with_the_smoke_profile \
+		tests/test_model_artefact.py tests/test_predict.py
+
 bench: setup
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/train_bench.py
 
 clean:
-	rm -rf $(VENV) data/.cache runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT) data/.cache runs .pytest_cache .ruff_cache

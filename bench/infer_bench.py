@@ -28,7 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from mnist_cnn.data import load_csv, to_model_input
+from mnist_cnn.csv_files import load_csv
+from mnist_cnn.dataset import to_model_input
 from mnist_cnn.export import export_model, load_exported
 from mnist_cnn.model_io import load_model
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mnist_cnn import data
+from mnist_cnn import csv_format, dataset
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FILES = [DATA / "mnist_train.csv.gz", DATA / "mnist_test.csv.gz"]
@@ -35,18 +35,18 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    data.load_csvs(FILES)  # make sure the cache exists for the cached rounds
+    dataset.load_csvs(FILES)  # make sure the cache exists for the cached rounds
     rounds = {"pandas read_csv": [], "first load (parse + validate)": [], "cached load": []}
     for _ in range(args.repeat):
         rounds["pandas read_csv"].append(timed(lambda: [pd.read_csv(f) for f in FILES]))
         rounds["first load (parse + validate)"].append(
-            timed(lambda: data.load_csvs(FILES, use_cache=False))
+            timed(lambda: dataset.load_csvs(FILES, use_cache=False))
         )
-        rounds["cached load"].append(timed(lambda: data.load_csvs(FILES)))
+        rounds["cached load"].append(timed(lambda: dataset.load_csvs(FILES)))
 
     medians = {name: statistics.median(times) for name, times in rounds.items()}
     baseline = medians["pandas read_csv"]
-    accelerator = "C accelerator" if data._fastcsv is not None else "NumPy fallback"
+    accelerator = "C accelerator" if csv_format._fastcsv is not None else "NumPy fallback"
     print(f"Both embedded files (70,000 rows), median of {args.repeat} rounds, {accelerator}:")
     for name, median in medians.items():
         print(f"  {name:<32} {median:6.3f} s   {median / baseline:5.2f} x pandas")

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from mnist_cnn.config import Config
-from mnist_cnn.data import load_dataset, one_hot, to_model_input
+from mnist_cnn.dataset import load_dataset, one_hot, to_model_input
 from mnist_cnn.devices import device_description
 from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.pipeline import library_versions

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mnist_cnn.config import Config
-from mnist_cnn.data import load_dataset
+from mnist_cnn.dataset import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 

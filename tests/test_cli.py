@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.cli import build_parser, main
-from mnist_cnn.data import load_csv
+from mnist_cnn.csv_files import load_csv
 from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.model_io import load_model
 from tests.conftest import ROOT

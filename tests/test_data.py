@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cnn import csv_format, data
+from mnist_cnn import csv_format, dataset, files
 from mnist_cnn.config import Config
-from mnist_cnn.data import CSVFormatError, load_csv
+from mnist_cnn.csv_files import load_csv
+from mnist_cnn.errors import CSVFormatError
 
 KAGGLE_HEADER = "label," + ",".join(f"{r}x{c}" for r in range(1, 29) for c in range(1, 29))
 RECOGNIZER_HEADER = "label," + ",".join(f"pixel{i}" for i in range(784))
@@ -262,10 +263,10 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path):
 
 def test_embedded_data_matches_its_checksums():
     data_dir = Path(__file__).resolve().parents[1] / "data"
-    listed = data.read_checksums(data_dir / "SHA256SUMS")
+    listed = files.read_checksums(data_dir / "SHA256SUMS")
     assert set(listed) == {"mnist_train.csv.gz", "mnist_test.csv.gz"}
     for name, digest in listed.items():
-        assert data.file_sha256(data_dir / name) == digest
+        assert files.file_sha256(data_dir / name) == digest
 
 
 # -- preprocessing -------------------------------------------------------------------------------
@@ -273,18 +274,18 @@ def test_embedded_data_matches_its_checksums():
 
 def test_model_input_and_one_hot():
     images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
-    x = data.to_model_input(images)
+    x = dataset.to_model_input(images)
     assert x.dtype == np.float32 and x.shape == (1, 2, 2, 1)
     np.testing.assert_allclose(x[0, :, :, 0], [[0.0, 1.0], [0.2, 0.4]])
-    np.testing.assert_array_equal(data.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(dataset.one_hot(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
 
 
 def test_split_is_stratified_seeded_and_disjoint():
     labels = np.repeat(np.arange(10), 100)
     images = np.arange(1000, dtype=np.int64)
-    a = data.stratified_split(images, labels, val_size=200, seed=7)
-    b = data.stratified_split(images, labels, val_size=200, seed=7)
-    c = data.stratified_split(images, labels, val_size=200, seed=8)
+    a = dataset.stratified_split(images, labels, val_size=200, seed=7)
+    b = dataset.stratified_split(images, labels, val_size=200, seed=7)
+    c = dataset.stratified_split(images, labels, val_size=200, seed=8)
     train_x, _train_y, val_x, val_y = a
     assert len(train_x) == 800 and len(val_x) == 200
     assert np.bincount(val_y).tolist() == [20] * 10
@@ -307,7 +308,7 @@ def test_load_dataset_default_split_and_limits(tmp_path):
         val_size=50,
         test_limit=20,
     )
-    ds = data.load_dataset(config)
+    ds = dataset.load_dataset(config)
     assert ds.summary() == {"train": 100, "validation": 50, "test": 20}
     assert ds.test_y is None
     assert np.bincount(ds.val_y).tolist() == [5] * 10
@@ -326,13 +327,13 @@ def test_labels_beyond_the_class_names_are_refused(tmp_path):
         val_size=5,
     )
     with pytest.raises(CSVFormatError, match="has no class name"):
-        data.load_dataset(config)
+        dataset.load_dataset(config)
 
 
 def test_full_embedded_training_set_default_split():
     config = Config.from_profile("full")
     config.data_dir = Path(__file__).resolve().parents[1] / "data"
-    ds = data.load_dataset(config)
+    ds = dataset.load_dataset(config)
     assert ds.summary() == {"train": 54000, "validation": 6000, "test": 10000}
     assert ds.train_y[:0].dtype.kind == "i"
     assert np.bincount(ds.test_y).sum() == 10000
@@ -340,7 +341,7 @@ def test_full_embedded_training_set_default_split():
 
 def test_atomic_write_replaces_whole_and_keeps_ordinary_permissions(tmp_path):
     target = tmp_path / "out.txt"
-    data.atomic_write(target, lambda h: h.write("first"), mode="w")
+    files.atomic_write(target, lambda h: h.write("first"), mode="w")
     mask = os.umask(0o022)
     os.umask(mask)
     assert target.read_text() == "first" and target.stat().st_mode & 0o777 == 0o666 & ~mask
@@ -351,7 +352,7 @@ def test_atomic_write_replaces_whole_and_keeps_ordinary_permissions(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        data.atomic_write(target, crash_half_way, mode="w")
+        files.atomic_write(target, crash_half_way, mode="w")
     assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
-    data.atomic_write(target, lambda h: h.write("second"), mode="w")
+    files.atomic_write(target, lambda h: h.write("second"), mode="w")
     assert target.read_text() == "second" and target.stat().st_mode & 0o777 == 0o640  # mode kept

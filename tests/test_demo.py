@@ -30,7 +30,8 @@ from PIL import Image
 
 from mnist_cnn import demo
 from mnist_cnn.cli import build_parser, main
-from mnist_cnn.data import InputFileError, load_csv
+from mnist_cnn.csv_files import load_csv
+from mnist_cnn.errors import InputFileError
 from tests.conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,7 +14,8 @@ import pytest
 from mnist_cnn.calibration import fit_temperature, softmax, temperature_log_loss, with_temperature
 from mnist_cnn.cli import main
 from mnist_cnn.config import Config
-from mnist_cnn.data import load_csv, to_model_input
+from mnist_cnn.csv_files import load_csv
+from mnist_cnn.dataset import to_model_input
 from mnist_cnn.model import build_classifier
 from mnist_cnn.model_io import ModelFileError, load_model
 from tests.conftest import ROOT
@@ -127,3 +128,25 @@ def test_a_model_file_with_code_is_refused_by_every_command_and_nothing_runs(tmp
     with pytest.raises(ModelFileError, match="Lambda"):
         load_model(evil)
     assert not marker.exists()
+
+
+def test_committed_model_loads_in_plain_keras_and_both_files_agree(tmp_path):
+    """The files in models/, as a user takes them away: plain Keras, no mnist_cnn, right answers."""
+    images, labels = load_csv(TEST_CSV)
+    np.save(tmp_path / "inputs.npy", to_model_input(images[:1000]))
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["mnist_cnn"] = None
+        import keras, numpy as np
+        inputs = np.load("inputs.npy")
+        for name in sys.argv[1:]:
+            model = keras.saving.load_model(name, compile=False)
+            np.save(name.replace("/", "_") + ".npy", model.predict(inputs, verbose=0))
+    """)
+    files = [str(ROOT / "models" / "mnist_cnn.keras"), str(ROOT / "models" / "mnist_cnn.h5")]
+    done = subprocess.run([sys.executable, "-I", "-c", script, *files], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    keras_out, h5_out = (np.load(tmp_path / (name.replace("/", "_") + ".npy")) for name in files)
+    assert np.abs(keras_out - h5_out).max() <= 1e-6
+    assert (keras_out.argmax(axis=1) == labels[:1000]).mean() >= 0.99

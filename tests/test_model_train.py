@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mnist_cnn.config import PROFILES, Config
-from mnist_cnn.data import to_model_input
+from mnist_cnn.dataset import to_model_input
 from mnist_cnn.model import RandomAffine, build_classifier, build_model, classifier_of
 from mnist_cnn.model_io import load_model, save_history, save_model
 from mnist_cnn.run_state import ResumeMismatchError
@@ -124,7 +124,7 @@ def test_several_devices_through_mirrored_strategy(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from mnist_cnn.config import Config
-        from mnist_cnn.data import load_dataset
+        from mnist_cnn.dataset import load_dataset
         from mnist_cnn.devices import make_strategy
         from mnist_cnn.train import train
         config = Config.from_profile("smoke", device="mirrored", data_dir={str(ROOT / "data")!r},
@@ -145,7 +145,7 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from mnist_cnn.config import Config
-        from mnist_cnn.data import load_dataset
+        from mnist_cnn.dataset import load_dataset
         from mnist_cnn.train import train
         config = Config.from_profile("smoke", epochs=4, data_dir={str(ROOT / "data")!r},
                                      run_dir={str(run_dir)!r}, train_limit=1000, val_size=200)

@@ -17,8 +17,10 @@ papermill = pytest.importorskip("papermill")
 NOTEBOOK = ROOT / "notebooks" / "mnist_cnn.ipynb"
 FIGURES = {*REPORT_FIGURES, OWN_IMAGES}
 # what must never show in a notebook's outputs: TensorFlow's native log lines (any severity, by their
-# glog prefix), CUDA probes, and Keras' notice that HDF5 is legacy
-NOISE = re.compile("|".join([r"^[IWEF]\d{4} \d\d:\d\d:\d\d", r"^[IWEF]0000 ", "cuInit", "CUDA error",
+# glog prefix, or the dated prefix of older TensorFlow), CUDA probes, and Keras' notices that HDF5
+# is legacy and that an uncompiled model was loaded
+NOISE = re.compile("|".join([r"^[IWEF]\d{4} \d\d:\d\d:\d\d", r"^[IWEF]0000 ",
+                             r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] ", "cuInit", "CUDA error",
                              "HDF5 file via `model.save", "No training configuration found in the save file",
                              *KNOWN_NOISE]), re.MULTILINE)
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.data import load_csv, to_model_input
+from mnist_cnn.csv_files import load_csv
+from mnist_cnn.dataset import to_model_input
 from mnist_cnn.export import FORMATS, export_model, load_exported
 from mnist_cnn.model_io import ModelFileError, load_model
 from mnist_cnn.predict import (

@@ -2,7 +2,7 @@
  * separated by ',' with '\n' ending each row of exactly `ncols` cells. It writes uint8 cells into a
  * caller-supplied buffer and stops at the first byte that breaks those rules, so the caller can fall
  * back to its careful parser to say what is wrong. The GIL is released while it runs, so two files
- * can be parsed at once. An optional accelerator: mnist_cnn.data works without it. */
+ * can be parsed at once. An optional accelerator: mnist_cnn.csv_format works without it. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 

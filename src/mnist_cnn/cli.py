@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     if not args.tf_logs:
         _hide_native_logs()
-    from mnist_cnn.data import InputFileError  # a CSV, image or model file that cannot be used
+    from mnist_cnn.errors import InputFileError  # a CSV, image or model file that cannot be used
     from mnist_cnn.export import ExportError
 
     handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
@@ -240,7 +240,7 @@ def _train(args: argparse.Namespace) -> None:
     except ValueError as err:
         raise BadInputError(f"{args.config_file}: {err}" if args.config_file and "--set" not in str(err)
                             else str(err)) from None
-    run = pipeline.load(config)
+    run = pipeline.load(config, limits=args.limits)
     print(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
           f"data {run.dataset.summary()}")
     pipeline.fit(run, report=lambda line: print(line, flush=True), fresh=args.fresh)
@@ -258,7 +258,8 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn import evaluate as ev
-    from mnist_cnn.data import check_labels, load_csv
+    from mnist_cnn.csv_files import load_csv
+    from mnist_cnn.dataset import check_labels
 
     # the CSV first: a bad or oversized file is refused in a second, before TensorFlow starts
     images, labels = load_csv(args.csv, limits=args.limits)
@@ -292,7 +293,7 @@ def _predict(args: argparse.Namespace) -> None:
 
         check_writable_target(args.submission)
     if csvs:
-        from mnist_cnn.data import load_csv
+        from mnist_cnn.csv_files import load_csv
 
         images, _ = load_csv(csvs[0], limits=args.limits)
         sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
@@ -301,7 +302,7 @@ def _predict(args: argparse.Namespace) -> None:
     if args.model.suffix == ".tflite":  # LiteRT alone: no TensorFlow to start, answers at once
         from mnist_cnn.litert import load_litert_model
 
-        model = load_litert_model(args.model)
+        model = load_litert_model(args.model, args.limits)
     else:
         model = _load_model(args)
     class_names = _class_names(args, model)
@@ -335,7 +336,7 @@ def _load_model(args: argparse.Namespace):
     check_model_archive(args.model, args.limits)
     from mnist_cnn.model_io import load_model
 
-    return load_model(args.model)
+    return load_model(args.model, args.limits)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -348,7 +349,7 @@ def _demo(args: argparse.Namespace) -> None:
     if args.model.suffix == ".tflite":
         from mnist_cnn.litert import load_litert_model
 
-        model = load_litert_model(args.model)
+        model = load_litert_model(args.model, args.limits)
     else:
         model = _load_model(args)
     demo.launch(model, _class_names(args, model), host=args.host, port=args.port, limits=args.limits)

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from mnist_cnn.data import atomic_write, to_model_input
+from mnist_cnn.dataset import to_model_input
+from mnist_cnn.files import atomic_write
 
 # images converted to float at a time: 4,096 take 13 MB as model input, where 60,000 would take 188 MB
 PREDICT_CHUNK = 4096

@@ -7,18 +7,19 @@ Capped decompression of what is read is `mnist_cnn.inflate`'s; the caps are `mni
   ends), a directory or a socket is decided by `stat` before anything is opened, and the size cap
   from the same `stat` before a byte is read.
 - `open_nonblocking`: how such a file is opened, so a pipe swapped in after the check cannot hang.
-- `atomic_write`: every writer's helper; it refuses to replace a read-only target and names the
-  target, never its temporary file, when it may not write.
+- `atomic_path`, `atomic_write`: every writer's helper; they refuse to replace a read-only target and
+  name the target, never its temporary file, when they may not write.
 - `file_sha256`, `read_checksums`: what checksums a file has and which are listed for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -146,39 +147,55 @@ def check_writable_target(target: str | os.PathLike) -> None:
         )
 
 
-def atomic_write(target: str | os.PathLike, write: Callable[[IO[Any]], Any], mode: str = "wb") -> None:
-    """Call `write(handle)` on a temporary file beside `target`, then rename it into place.
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `target` to write, renamed onto `target` after the block: every writer's
+    helper (file handles through `atomic_write`, Keras' `save` and `save_weights` by path).
 
-    A crash part-way leaves the old `target` (or none) and no half-written file under its name. The
-    data is fsync'ed before the rename. An existing read-only target is refused, not replaced.
+    The temporary name keeps every ending of the target's (Keras insists on ".weights.h5"). After the
+    block the file is fsync'ed, given the mode a plain open() would give it, and renamed into place; a
+    crash part-way leaves the old `target` (or none) and no half-written file under its name. An
+    existing read-only target is refused before any work.
 
     Raises:
         OutputPermissionError: the target is read-only or its folder may not be written; names
-            the target.
+            the target, never the temporary file.
     """
     target = Path(target)
     check_writable_target(target)
     folder = target.parent
     try:
-        fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        ending = "".join(target.suffixes)
+        fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=ending)
     except PermissionError:
         raise OutputPermissionError(
             target, f"cannot be written: no permission to create files in {folder}/"
         ) from None
+    os.close(fd)
+    temp = Path(temp_name)
     try:
-        with os.fdopen(fd, mode) as handle:
-            write(handle)
-            handle.flush()
+        yield temp
+        with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600): give it the mode a plain open() would have
-        os.chmod(temp_name, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
-        os.replace(temp_name, target)
+        os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
+        os.replace(temp, target)
     except PermissionError as err:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise OutputPermissionError(target, f"cannot be written ({err.strerror or err})") from None
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write(target: str | os.PathLike, write: Callable[[IO[Any]], Any], mode: str = "wb") -> None:
+    """Call `write(handle)` on a temporary file beside `target`, then rename it into place (`atomic_path`).
+
+    Raises:
+        OutputPermissionError: the target is read-only or its folder may not be written.
+    """
+    with atomic_path(target) as temp, open(temp, mode) as handle:
+        write(handle)
 
 
 def _umask() -> int:

@@ -8,12 +8,13 @@ exported model, and `LiteRTModel` offers the small part of Keras' `Model` that p
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 import numpy as np
 
-from mnist_cnn.data import InputFileError
+from mnist_cnn.errors import ModelFileError
+from mnist_cnn.files import check_regular_file
+from mnist_cnn.limits import DEFAULT_LIMITS, Limits
 
 SUFFIX = ".tflite"
 
@@ -61,28 +62,19 @@ def _interpreter(path: str):
     return Interpreter(model_path=path)
 
 
-def load_litert_model(path: str | os.PathLike, max_bytes: int | None = None) -> LiteRTModel:
-    """Open a .tflite model file for prediction.
+def load_litert_model(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> LiteRTModel:
+    """Open a .tflite model file for prediction, a regular file within `limits.model_file_bytes`.
 
     Raises:
-        InputFileError: the file is missing, not a regular .tflite file, too large, or not a model
-            LiteRT can run.
+        ModelFileError: the file is missing, not a regular file, or not a model LiteRT can run.
+        LimitError: the file is over the cap.
     """
     path = Path(path)
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputFileError(path, "is not a regular file; give a .tflite model file")
-    if max_bytes is not None and info.st_size > max_bytes:
-        raise InputFileError(
-            path, f"is {info.st_size:,} bytes, over the {max_bytes:,}-byte cap on model files"
-        )
+    check_regular_file(path, "model_file_bytes", "a model file", limits=limits, error=ModelFileError)
     try:
         model = LiteRTModel(path)
     except (ValueError, RuntimeError) as err:
-        raise InputFileError(path, f"not a model LiteRT can run ({' '.join(str(err).split())})") from None
+        raise ModelFileError(path, f"not a model LiteRT can run ({' '.join(str(err).split())})") from None
     if len(model._input["shape"]) != 4:
-        raise InputFileError(path, f"expects inputs shaped {list(model._input['shape'])}, not images")
+        raise ModelFileError(path, f"expects inputs shaped {list(model._input['shape'])}, not images")
     return model

@@ -22,7 +22,7 @@ import keras
 from keras import layers, ops
 
 from mnist_cnn.config import Config
-from mnist_cnn.data import IMAGE_SIDE
+from mnist_cnn.constants import IMAGE_SIDE
 
 LOGITS = "logits"  # the layer whose output calibration divides by the temperature
 PROBABILITIES = "probabilities"

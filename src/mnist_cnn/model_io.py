@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import stat
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,17 +22,14 @@ from typing import Any
 import keras
 import pandas as pd
 
-from mnist_cnn.atomic import atomic_path
 from mnist_cnn.config import Config
-from mnist_cnn.data import InputFileError, atomic_write
+from mnist_cnn.errors import ModelFileError
+from mnist_cnn.files import atomic_path, atomic_write
+from mnist_cnn.limits import DEFAULT_LIMITS, Limits
+from mnist_cnn.model_files import check_model_archive
 
-MODEL_SUFFIXES = (".keras", ".h5")
 # built-in layers that carry Python code or reach outside the file
 _CODE_LAYERS = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
-
-
-class ModelFileError(InputFileError):
-    """A model file that is missing, is not a Keras model, or is refused: its path and the reason."""
 
 
 def save_model(model: keras.Model, config: Config) -> dict[str, Path]:
@@ -76,24 +72,18 @@ def save_history(history: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda h: history.to_csv(h, index=False), mode="w")
 
 
-def load_model(path: str | Path) -> keras.Model:
+def load_model(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> keras.Model:
     """Load a saved .keras or .h5 model made of Keras' built-in layers, running no code from the file.
+
+    The file is checked within `limits` first (size; a .keras zip's members, names and sizes), then
+    its configuration is read and refused if it holds code, and only then does Keras open it.
 
     Raises:
         ModelFileError: the file is missing, not a regular file, has another extension, is not a
             Keras model, exceeds a size cap, or holds code (a Lambda layer, a custom class).
     """
     path = Path(path)
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise ModelFileError(path, "file not found") from None
-    if stat.S_ISDIR(mode):
-        raise ModelFileError(path, "is a directory, not a model file")
-    if not stat.S_ISREG(mode):
-        raise ModelFileError(path, "is not a regular file (a pipe or a device?); give a model file")
-    if path.suffix not in MODEL_SUFFIXES:
-        raise ModelFileError(path, "not a model file: expected a .keras or .h5 file")
+    check_model_archive(path, limits)  # a regular .keras or .h5 file within the caps, a sound zip
     config = _read_model_config(path)
     code = _code_in(config)
     if code is not None:

@@ -47,6 +47,7 @@ KNOWN_NOISE = (
     r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.",
     r"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition",
+    r"py_utils\.cc:\d+\] TF-TRT Warning: Could not find TensorRT",
 )
 
 

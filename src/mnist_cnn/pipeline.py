@@ -20,8 +20,10 @@ from mnist_cnn import evaluate as ev
 from mnist_cnn import plots
 from mnist_cnn.calibration import Calibration, calibrate
 from mnist_cnn.config import Config
-from mnist_cnn.data import CSVFormatError, Dataset, load_dataset, to_model_input
+from mnist_cnn.dataset import Dataset, load_dataset, to_model_input
 from mnist_cnn.devices import cpu_description, device_description
+from mnist_cnn.errors import CSVFormatError
+from mnist_cnn.limits import DEFAULT_LIMITS, Limits
 from mnist_cnn.model_io import save_history, save_model
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
@@ -46,9 +48,9 @@ class Run:
         return self.evaluation.metrics if self.evaluation is not None else {}
 
 
-def load(config: Config) -> Run:
-    """Read and split the config's CSVs; the test CSV must have labels to score the run."""
-    dataset = load_dataset(config)
+def load(config: Config, limits: Limits = DEFAULT_LIMITS) -> Run:
+    """Read and split the config's CSVs (within `limits`); the test CSV needs labels to score the run."""
+    dataset = load_dataset(config, limits=limits)
     if dataset.test_y is None:
         raise CSVFormatError(
             config.test_path, "the test CSV has no label column, so the run cannot be scored"

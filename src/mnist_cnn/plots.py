@@ -209,7 +209,7 @@ def per_class_accuracy(accuracies, class_names) -> Figure:
 
 def save_figure(fig: Figure, directory: str | Path, name: str, dpi: int = 110) -> Path:
     """Save `fig` as <directory>/<name>.png (written beside, then renamed) and return the path."""
-    from mnist_cnn.data import atomic_write
+    from mnist_cnn.files import atomic_write
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mnist_cnn.atomic import atomic_path
 from mnist_cnn.config import Config
-from mnist_cnn.data import InputFileError, atomic_write
+from mnist_cnn.errors import InputFileError
+from mnist_cnn.files import atomic_path, atomic_write
 
 STATE_FILE = "state.json"
 BEST_CHECKPOINT = "best.weights.h5"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mnist_cnn import run_state
 from mnist_cnn.config import Config
-from mnist_cnn.data import Dataset, one_hot, to_model_input
+from mnist_cnn.dataset import Dataset, one_hot, to_model_input
 from mnist_cnn.devices import choose_precision, make_strategy
 from mnist_cnn.model import build_classifier, build_model, classifier_of
 from mnist_cnn.schedules import learning_rate
