@@ -48,7 +48,16 @@ def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], n
         import tensorflow as tf
 
         artifact = tf.saved_model.load(path)
-        return lambda images: artifact.serve(images).numpy()
+        # the serving signature, as TF Serving calls it: by input name, on every TensorFlow version
+        # (`serve` itself takes a one-element list on TensorFlow 2.16 and 2.17, a tensor on later ones)
+        serving = artifact.signatures["serving_default"]
+        (name,) = serving.structured_input_signature[1]
+
+        def run_savedmodel(images: np.ndarray) -> np.ndarray:
+            (output,) = serving(**{name: tf.constant(images, dtype=tf.float32)}).values()
+            return output.numpy()
+
+        return run_savedmodel
     if fmt == "tflite":
         from mnist_cnn.litert import LiteRTModel
 
