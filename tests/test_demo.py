@@ -369,3 +369,14 @@ def test_a_person_draws_a_seven_and_reads_the_answer(server, tmp_path):
     assert found.groups() == tuple(text for name, p in expected["top"] for text in (name, f"{p:.1%}"))
     assert [name for name, _ in top] == [name for name, _ in expected["top"]]
     assert Image.open(tmp_path / "demo.png").width == 1280
+
+
+def test_a_headless_runner_is_recognised_and_free_ports_are_free():
+    import socket
+
+    from mnist_cnn import demo
+
+    assert demo.running_headless()  # this process runs under pytest, one of the headless runners
+    port = demo.free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # nothing holds it

@@ -84,6 +84,7 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
     samples = sorted(p.name for p in (ROOT / "data" / "samples").iterdir() if p.suffix in (".png", ".jpg"))
     assert all(f"{name}: " in printed for name in samples) and printed.count("top 3:") == len(samples)
     assert "mnist_cnn.tflite" in printed and "predicts as the Keras model does" in printed
+    assert "skipped: this run is headless" in printed  # the draw-a-digit page is not started
     assert (tmp_path / "models" / "mnist_cnn.tflite").stat().st_size > 0
 
 

@@ -14,7 +14,9 @@ Gradio is an optional extra (`pip install "mnist-cnn[demo]"`), imported only ins
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -232,3 +234,32 @@ def launch(
         footer_links=["api"],
     )
     return demo
+
+
+# what runs a notebook with no one at it: the page would only start a server nobody can draw on
+_HEADLESS_RUNNERS = ("papermill", "nbconvert", "nbclient", "jupyter-execute", "pytest")
+
+
+def running_headless() -> bool:
+    """Whether this kernel was started by a headless notebook runner (papermill and the like).
+
+    Colab and Jupyter start kernels from their servers; papermill, nbconvert and the tests start
+    them from their own process, which is found among this process's parents.
+    """
+    if importlib.util.find_spec("google.colab") is not None:
+        return False
+    try:
+        import psutil
+
+        parents = psutil.Process().parents()
+        commands = [" ".join(parent.cmdline()).lower() for parent in parents]
+        return any(runner in command for command in commands for runner in _HEADLESS_RUNNERS)
+    except Exception:  # no psutil, or a parent we may not inspect: assume a person is there
+        return False
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port that nothing listens on now, on `host` (the notebook's page may run more than once)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
