@@ -205,3 +205,23 @@ def test_bad_train_settings_give_one_line_and_status_2(extra, message, capsys, t
     status, _, err = run(["train", "--profile", "smoke", *extra], capsys)
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "models").exists()
+
+
+def test_a_closed_pipe_ends_predict_quietly(tmp_path, trained):
+    """`mnist-cnn predict ... | head -1`: the reader goes away, and that is not bad input."""
+    from mnist_cnn.export import export_model
+
+    tflite = tmp_path / "model.tflite"
+    export_model(load_model(trained.keras_path), tflite, "tflite")
+    images, _ = load_csv(TEST_CSV)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(255 - images[i]).save(paths[-1])
+    reader_gone = subprocess.Popen(
+        [sys.executable, "-m", "mnist_cnn.cli", "predict", str(tflite), *map(str, paths)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    reader_gone.stdout.close()  # before the command writes a line
+    _, err = reader_gone.communicate(timeout=120)
+    assert reader_gone.returncode == 141 and err.decode().strip() == ""

@@ -140,11 +140,23 @@ def report_figures(run: Run) -> dict[str, Any]:
     return plots.report_figures(run.result.history, run.evaluation, run.dataset.test_x, seed=run.config.seed)
 
 
-def run(config: Config, report: Callable[[str], None] | None = None, fresh: bool = False) -> Run:
-    """A whole training run: load, train, calibrate, evaluate, save, and write every figure."""
-    current = load(config)
+def run(
+    config: Config,
+    report: Callable[[str], None] | None = None,
+    fresh: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Run:
+    """A whole training run: load, train, calibrate, evaluate, save, and write every figure.
+
+    `report` receives the run's progress, one line at a time (the library prints nothing itself).
+    """
+    say = report if report is not None else (lambda line: None)
+    current = load(config, limits=limits)
+    say(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
+        f"data {current.dataset.summary()}")
     fit(current, report=report, fresh=fresh)
-    calibrate_model(current)
+    calibration = calibrate_model(current)
+    say(f"calibrated on the validation split: temperature {calibration.temperature:.3f}")
     evaluate_model(current)
     save(current)
     for name, figure in report_figures(current).items():
