@@ -30,6 +30,7 @@ import numpy as np
 
 from mnist_cnn.csv_files import load_csv
 from mnist_cnn.dataset import to_model_input
+from mnist_cnn.devices import cpu_description
 from mnist_cnn.export import export_model, load_exported
 from mnist_cnn.model_io import load_model
 
@@ -126,7 +127,7 @@ def main() -> None:
             args.model, Path(scratch) / "model.tflite", sample, args.repeats
         )
 
-    print(f"model {args.model} ({args.model.stat().st_size / 1e6:.2f} MB), {os.cpu_count()} CPU cores")
+    print(f"model {args.model} ({args.model.stat().st_size / 1e6:.2f} MB), on {cpu_description()}")
     print(f"  load the .keras model                         {figures['model_load_s']:8.2f} s")
     print("  one image at a time (images per second):")
     print(f"    Keras model.predict                         {figures['single_keras_predict_per_s']:8.0f}")

@@ -22,7 +22,7 @@ import numpy as np
 
 from mnist_cnn.config import Config
 from mnist_cnn.dataset import load_dataset, one_hot, to_model_input
-from mnist_cnn.devices import device_description
+from mnist_cnn.devices import cpu_description, device_description
 from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.pipeline import library_versions
 from mnist_cnn.train import train
@@ -110,7 +110,7 @@ def main() -> None:
             f"  {name}: {seconds:.1f} s, test accuracy {accuracy:.4f}, {epochs} epochs", flush=True
         )
 
-    print(f"\nOn {device_description()}, seed {args.seed}:")
+    print(f"\nOn {device_description()}: {cpu_description()}; seed {args.seed}:")
     print(f"{'recipe':<10} {'epochs':>6} {'train s':>9} {'test acc':>9}  ratio")
     for name, r in results.items():
         ratio = ""
