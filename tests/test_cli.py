@@ -43,6 +43,25 @@ def test_every_option_states_its_default(command):
             assert "default" in (action.help or ""), f"{command} {action.option_strings} hides its default"
 
 
+@pytest.fixture(scope="module")
+def tflite(tmp_path_factory, trained):
+    """The session's model exported to .tflite (checked against Keras by the export itself)."""
+    from mnist_cnn.export import export_model
+
+    path = tmp_path_factory.mktemp("tflite") / "model.tflite"
+    export_model(load_model(trained.keras_path), path, "tflite")
+    return path
+
+
+def digit_files(folder, count: int) -> list:
+    """The first `count` test digits as PNGs, dark on white and four times larger."""
+    images, _ = load_csv(TEST_CSV)
+    paths = [folder / f"digit{i}.png" for i in range(count)]
+    for path, image in zip(paths, images, strict=False):
+        Image.fromarray(255 - image).resize((112, 112)).save(path)
+    return paths
+
+
 @pytest.fixture
 def small_csv(tmp_path):
     """200 labelled test images as a plain CSV in the Kaggle 'MNIST in CSV' layout."""
@@ -163,16 +182,8 @@ def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tensorflow(tmp_path, trained):
-    from mnist_cnn.export import export_model
-
-    tflite = tmp_path / "model.tflite"
-    export_model(load_model(trained.keras_path), tflite, "tflite")
-    images, _ = load_csv(TEST_CSV)
-    paths = []
-    for i in range(4):
-        paths.append(tmp_path / f"digit{i}.png")
-        Image.fromarray(255 - images[i]).resize((112, 112)).save(paths[-1])
+def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_path, tflite, trained):
+    paths = digit_files(tmp_path, 4)
     script = (
         "import json, sys\n"
         "from mnist_cnn.cli import main\n"
@@ -207,17 +218,9 @@ def test_bad_train_settings_give_one_line_and_status_2(extra, message, capsys, t
     assert not (tmp_path / "models").exists()
 
 
-def test_a_closed_pipe_ends_predict_quietly(tmp_path, trained):
+def test_a_closed_pipe_ends_predict_quietly(tmp_path, tflite):
     """`mnist-cnn predict ... | head -1`: the reader goes away, and that is not bad input."""
-    from mnist_cnn.export import export_model
-
-    tflite = tmp_path / "model.tflite"
-    export_model(load_model(trained.keras_path), tflite, "tflite")
-    images, _ = load_csv(TEST_CSV)
-    paths = []
-    for i in range(3):
-        paths.append(tmp_path / f"digit{i}.png")
-        Image.fromarray(255 - images[i]).save(paths[-1])
+    paths = digit_files(tmp_path, 3)
     reader_gone = subprocess.Popen(
         [sys.executable, "-m", "mnist_cnn.cli", "predict", str(tflite), *map(str, paths)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,

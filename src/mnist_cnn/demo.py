@@ -241,18 +241,19 @@ _HEADLESS_RUNNERS = ("papermill", "nbconvert", "nbclient", "jupyter-execute", "p
 
 
 def running_headless() -> bool:
-    """Whether this kernel was started by a headless notebook runner (papermill and the like).
+    """Whether this process runs under a headless notebook runner (papermill and the like).
 
     Colab and Jupyter start kernels from their servers; papermill, nbconvert and the tests start
-    them from their own process, which is found among this process's parents.
+    them from their own process, which is found among this process's parents (or is this process,
+    for code that a test runs directly).
     """
     if importlib.util.find_spec("google.colab") is not None:
         return False
     try:
         import psutil
 
-        parents = psutil.Process().parents()
-        commands = [" ".join(parent.cmdline()).lower() for parent in parents]
+        this = psutil.Process()
+        commands = [" ".join(process.cmdline()).lower() for process in (this, *this.parents())]
         return any(runner in command for command in commands for runner in _HEADLESS_RUNNERS)
     except Exception:  # no psutil, or a parent we may not inspect: assume a person is there
         return False
