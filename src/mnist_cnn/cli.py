@@ -93,18 +93,18 @@ def _train(args: argparse.Namespace) -> None:
              "seed": args.seed, "data_dir": args.data_dir, "train_csv": args.train_csv,
              "test_csv": args.test_csv, "models_dir": args.models_dir, "figures_dir": args.figures_dir,
              "run_dir": args.run_dir, "device": args.device}
-    try:
-        if args.config_file is not None:
+    base: dict = {"profile": args.profile}
+    if args.config_file is not None:  # its errors name the file; those of the flags and --set do not
+        try:
             base = Config.from_json(args.config_file).to_dict()
-            config = Config.from_profile(base.pop("profile"), **{**base, **flags})
-        else:
-            config = Config.from_profile(args.profile, **flags)
-        config = config.with_settings(args.settings)
-    except OSError as err:
-        raise BadInputError(f"{args.config_file}: cannot be read ({err.strerror or err})") from None
+        except OSError as err:
+            raise BadInputError(f"{args.config_file}: cannot be read ({err.strerror or err})") from None
+        except ValueError as err:
+            raise BadInputError(f"{args.config_file}: {err}") from None
+    try:
+        config = Config.from_profile(base.pop("profile"), **{**base, **flags}).with_settings(args.settings)
     except ValueError as err:
-        raise BadInputError(f"{args.config_file}: {err}" if args.config_file and "--set" not in str(err)
-                            else str(err)) from None
+        raise BadInputError(str(err)) from None
     run = pipeline.run(config, report=lambda line: print(line, flush=True), fresh=args.fresh,
                        limits=args.limits)
     print(summary_line(run.metrics))
@@ -156,12 +156,7 @@ def _predict(args: argparse.Namespace) -> None:
         sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
     else:
         images, sources = load_images(args.inputs, limits=args.limits), [str(p) for p in args.inputs]
-    if args.model.suffix == ".tflite":  # LiteRT alone: no TensorFlow to start, answers at once
-        from mnist_cnn.litert import load_litert_model
-
-        model = load_litert_model(args.model, args.limits)
-    else:
-        model = _load_model(args)
+    model = _load_predictor(args)
     class_names = _class_names(args, model)
     if args.submission:
         rows = write_submission(model, csvs[0], args.submission, class_names, images=images)
@@ -196,6 +191,16 @@ def _load_model(args: argparse.Namespace):
     return load_model(args.model, args.limits)
 
 
+def _load_predictor(args: argparse.Namespace):
+    """A model to predict with: a .tflite export through LiteRT alone (no TensorFlow to start, so it
+    answers at once), anything else through `_load_model`."""
+    from mnist_cnn import litert
+
+    if args.model.suffix == litert.SUFFIX:
+        return litert.load_litert_model(args.model, args.limits)
+    return _load_model(args)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from mnist_cnn import demo
 
@@ -203,12 +208,7 @@ def _demo(args: argparse.Namespace) -> None:
         demo.require_gradio()
     except ImportError as err:
         raise BadInputError(str(err)) from None
-    if args.model.suffix == ".tflite":
-        from mnist_cnn.litert import load_litert_model
-
-        model = load_litert_model(args.model, args.limits)
-    else:
-        model = _load_model(args)
+    model = _load_predictor(args)
     demo.launch(model, _class_names(args, model), host=args.host, port=args.port, limits=args.limits)
 
 

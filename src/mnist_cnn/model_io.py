@@ -104,9 +104,7 @@ def load_model(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> keras.Model
 
 def _read_model_config(path: Path) -> Any:
     """The model's architecture as JSON, read without building anything."""
-    if path.suffix == ".keras":
-        if not zipfile.is_zipfile(path):
-            raise ModelFileError(path, "not a Keras model file (a .keras file is a zip archive; this is not)")
+    if path.suffix == ".keras":  # check_model_archive has found it a sound zip
         try:
             with zipfile.ZipFile(path) as archive:
                 text = archive.read("config.json")

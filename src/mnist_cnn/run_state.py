@@ -26,6 +26,10 @@ _NOT_IN_FINGERPRINT = frozenset(
     {"models_dir", "figures_dir", "run_dir", "model_name", "device", "data_dir", "train_csv",
      "test_csv", "test_limit"}
 )
+_HOW_TO_START_AFRESH = (
+    "start afresh with --fresh (fresh=True in Python, fresh_start = True in the notebook) or use "
+    "another run directory"
+)
 
 
 class ResumeMismatchError(InputFileError):
@@ -54,21 +58,19 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
     state_file = run_dir / STATE_FILE
     if not state_file.is_file():
         return None
-    how = ("start afresh with --fresh (fresh=True in Python, fresh_start = True in the notebook) or "
-           "use another run directory")
     try:
         state = json.loads(state_file.read_text())
         saved = state["fingerprint"]
         int(state["epochs_done"]), str(state["weights"]), list(state["history"])
     except (OSError, ValueError, KeyError, TypeError):
-        reason = f"its {STATE_FILE} is damaged or from an older version; {how}"
+        reason = f"its {STATE_FILE} is damaged or from an older version; {_HOW_TO_START_AFRESH}"
         raise ResumeMismatchError(run_dir, reason) from None
     key = _first_difference(saved, wanted)
     if key is not None:
         raise ResumeMismatchError(
             run_dir,
             f"holds an unfinished run with {key}={saved.get(key)!r}, but this run has "
-            f"{key}={wanted.get(key)!r}; resuming would mix the two: {how}",
+            f"{key}={wanted.get(key)!r}; resuming would mix the two: {_HOW_TO_START_AFRESH}",
         )
     return state
 
@@ -106,7 +108,7 @@ def load_resume_point(
     except (OSError, ValueError) as err:
         raise ResumeMismatchError(
             run_dir, f"its saved weights do not fit this model ({str(err).strip().splitlines()[0]}); "
-            "start afresh with --fresh or use another run directory"
+            f"{_HOW_TO_START_AFRESH}"
         ) from None
     return int(state["epochs_done"]), list(state["history"])
 
