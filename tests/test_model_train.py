@@ -316,3 +316,50 @@ def test_mixed_precision_trains_and_saves_a_float32_model(smoke_config, smoke_da
     assert {layer.dtype_policy.compute_dtype for layer in result.model.layers} == {"float32"}
     out = result.model.predict(to_model_input(smoke_dataset.test_x[:8]), verbose=0)
     assert out.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resume(tmp_path, smoke_dataset):
+    """With ema_momentum set, validation, the best checkpoint and the resume point all hold the average."""
+    from mnist_cnn import run_state
+    from mnist_cnn.dataset import one_hot
+    from mnist_cnn.train import compile_model
+
+    config = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=tmp_path / "run", epochs=3,
+                                 ema_momentum=0.9, precision="float32")
+
+    def cut_off_after_epoch_2(line):
+        if line.startswith("epoch   2/3"):
+            raise _InterruptError(line)
+
+    with pytest.raises(_InterruptError):
+        train(config, smoke_dataset, report=cut_off_after_epoch_2)
+    state = json.loads((config.run_dir / "state.json").read_text())
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=10)
+    run_state.load_resume_point(model, config.run_dir, state)
+    classifier = classifier_of(model)
+    x, y = to_model_input(smoke_dataset.val_x), one_hot(smoke_dataset.val_y, config.num_classes)
+
+    def val_cross_entropy(net, weights=None):
+        for variable, value in zip(model.trainable_variables, weights or [], strict=False):
+            variable.assign(value)
+        probabilities = net.predict(x, verbose=0)
+        return float(keras.ops.mean(keras.losses.categorical_crossentropy(y, probabilities)))
+
+    raw = [v.numpy() for v in model.trainable_variables]
+    average = [v.numpy() for v in model.optimizer._model_variables_moving_average]
+    assert any(not np.allclose(r, a) for r, a in zip(raw, average, strict=True))
+    recorded = [row["val_cross_entropy"] for row in state["history"]]
+    # the resume point keeps both, each in its place; epoch 2 was validated on the average
+    assert val_cross_entropy(classifier, average) == pytest.approx(recorded[1], rel=1e-4)
+    assert val_cross_entropy(classifier, raw) != pytest.approx(recorded[1], rel=1e-4)
+    # the best checkpoint holds the validated average of the best epoch so far, the cut-off one included
+    best_so_far = int(np.argmax([row["val_accuracy"] for row in state["history"]]))
+    model.load_weights(config.run_dir / run_state.BEST_CHECKPOINT)
+    assert val_cross_entropy(classifier) == pytest.approx(recorded[best_so_far], rel=1e-4)
+    # starting again runs epoch 3 only and keeps the best validated weights of all three
+    result = train(config, smoke_dataset)
+    assert result.resumed_from_epoch == 2 and result.epochs_run == 3
+    best = result.history["val_cross_entropy"][result.best_epoch - 1]
+    assert val_cross_entropy(result.model) == pytest.approx(best, rel=1e-4)

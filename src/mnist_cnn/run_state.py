@@ -76,9 +76,17 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def save_resume_point(
-    model, run_dir: Path, epochs_done: int, history: list, run_fingerprint: dict[str, Any]
+    model,
+    run_dir: Path,
+    epochs_done: int,
+    history: list,
+    run_fingerprint: dict[str, Any],
+    average_in_model: bool = False,
 ) -> None:
     """Weights (with optimizer state), history and fingerprint after `epochs_done` epochs, each atomic.
+
+    `average_in_model`: the model holds the optimizer's weight average and the optimizer the raw
+    weights (as SwapEMAWeights leaves them at an epoch's end); loading swaps them back.
 
     The weights go to a new file named for the epoch; only then does state.json point at it, so
     the state never names weights that are not completely written.
@@ -88,7 +96,8 @@ def save_resume_point(
     name = f"epoch-{epochs_done:04d}.weights.h5"
     with atomic_path(backup / name) as partial:
         model.save_weights(partial)
-    state = {"epochs_done": epochs_done, "weights": name, "history": history, "fingerprint": run_fingerprint}
+    state = {"epochs_done": epochs_done, "weights": name, "history": history,
+             "fingerprint": run_fingerprint, "average_in_model": average_in_model}
     atomic_write(run_dir / STATE_FILE, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
     for old in backup.glob("epoch-*.weights.h5"):
         if old.name != name:
@@ -110,6 +119,14 @@ def load_resume_point(
             run_dir, f"its saved weights do not fit this model ({str(err).strip().splitlines()[0]}); "
             f"{_HOW_TO_START_AFRESH}"
         ) from None
+    if state.get("average_in_model"):
+        for variable, average in zip(
+            model.optimizer._trainable_variables, model.optimizer._model_variables_moving_average,
+            strict=True,
+        ):
+            raw = average.numpy()
+            average.assign(variable)
+            variable.assign(raw)
     return int(state["epochs_done"]), list(state["history"])
 
 

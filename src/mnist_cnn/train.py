@@ -55,9 +55,15 @@ def set_reproducible(config: Config) -> None:
 
 
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
-    """Adam with the config's schedule, categorical cross-entropy (label-smoothed if asked), accuracy."""
+    """Adam with the config's schedule (and weight average, if asked), categorical cross-entropy
+    (label-smoothed if asked), accuracy."""
+    optimizer = keras.optimizers.Adam(
+        learning_rate=learning_rate(config, steps_per_epoch),
+        use_ema=config.ema_momentum > 0,
+        ema_momentum=config.ema_momentum or 0.99,  # Keras checks the value even when unused
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(config, steps_per_epoch)),
+        optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name=CROSS_ENTROPY)],
     )
@@ -95,8 +101,38 @@ def history_row(epoch: int, logs: dict[str, Any], label_smoothing: float) -> dic
 
 
 class EpochRecorder(keras.callbacks.Callback):
-    """Adds the learning rate and epoch seconds to the logs, keeps the whole history, and after each
-    epoch saves weights + history atomically (the resume point), then reports one line."""
+    """Adds the learning rate and the epoch's seconds to the logs and keeps the whole history.
+
+    It comes first among the callbacks, so the learning rate is the one the epoch trained with,
+    before ReduceLROnPlateau changes it.
+    """
+
+    def __init__(self, config: Config, history: list[dict[str, float]]) -> None:
+        super().__init__()
+        self.config = config
+        self.history = history
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+        logs["seconds"] = time.perf_counter() - self._started
+        self.history.append(history_row(epoch + 1, logs, self.config.label_smoothing))
+
+
+class ResumePointSaver(keras.callbacks.Callback):
+    """After each epoch, once the best checkpoint is written, saves the resume point, then reports.
+
+    It comes last, so a run cut off after its state names epoch N also has epoch N in its best
+    checkpoint. With a weight average, SwapEMAWeights has put the average in the model by then (and
+    the raw weights in the optimizer): the state says so, and `run_state.load_resume_point` swaps
+    them back.
+    """
 
     def __init__(
         self,
@@ -110,24 +146,14 @@ class EpochRecorder(keras.callbacks.Callback):
         self.history = history
         self.run_fingerprint = run_fingerprint
         self.report = report
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        logs["learning_rate"] = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
-        logs["seconds"] = time.perf_counter() - self._started
-        row = history_row(epoch + 1, logs, self.config.label_smoothing)
-        self.history.append(row)
         run_state.save_resume_point(
-            self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint
+            self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint,
+            average_in_model=self.config.ema_momentum > 0,
         )
         if self.report is not None:
-            self.report(format_epoch(row, self.config.epochs))
+            self.report(format_epoch(self.history[-1], self.config.epochs))
 
 
 def format_epoch(row: dict[str, float], total_epochs: int) -> str:
@@ -144,20 +170,28 @@ def format_epoch(row: dict[str, float], total_epochs: int) -> str:
 
 
 def make_datasets(config: Config, dataset: Dataset, strategy):
-    """Batched tf.data pipelines for training (shuffled by the seed) and validation."""
+    """Batched tf.data pipelines for training (shuffled by the seed) and validation.
+
+    tf.data's autotuning is off and the prefetch depth fixed: on a 2-core CPU its background threads
+    took cores from the training step often enough to leave them idle about 3.5 s in every 12,800
+    images (5.1 s a pass instead of 3.6 s; bench/slow_mode_probe.py has the measurements).
+    """
     import tensorflow as tf
 
     train_x, val_x = to_model_input(dataset.train_x), to_model_input(dataset.val_x)
     train_y = one_hot(dataset.train_y, config.num_classes)
     val_y = one_hot(dataset.val_y, config.num_classes)
     batch = config.batch_size * strategy.num_replicas_in_sync
+    options = tf.data.Options()
+    options.autotune.enabled = False
     train = (
         tf.data.Dataset.from_tensor_slices((train_x, train_y))
         .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
         .batch(batch)
-        .prefetch(tf.data.AUTOTUNE)
+        .prefetch(2)
+        .with_options(options)
     )
-    val = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024).prefetch(tf.data.AUTOTUNE)
+    val = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024).prefetch(2).with_options(options)
     return train, val, math.ceil(len(train_x) / batch)
 
 
@@ -213,8 +247,12 @@ def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainRes
         report(f"resuming from {run_dir}: {done} of {config.epochs} epochs already done")
     best_so_far = max((row.get("val_accuracy", 0.0) for row in history), default=None)
 
+    # the order matters: the epoch's row first; then SwapEMAWeights puts the weight average (which
+    # validation already ran on) in the model for the checkpoint and early stopping, and swaps back
+    # when the next epoch begins; the resume point last, once the checkpoint holds this epoch
     callbacks: list[keras.callbacks.Callback] = [
-        EpochRecorder(config, history, run_fingerprint, report),
+        EpochRecorder(config, history),
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum else []),
         AtomicModelCheckpoint(
             best_path,
             monitor="val_accuracy",
@@ -236,6 +274,7 @@ def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainRes
                 monitor="val_loss", factor=0.5, patience=config.plateau_patience, min_lr=1e-5
             )
         )
+    callbacks.append(ResumePointSaver(config, history, run_fingerprint, report))
     started = time.perf_counter()
     if done < config.epochs:
         model.fit(
