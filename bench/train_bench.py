@@ -51,7 +51,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._started)
 
 
-def keras_io_recipe(seed: int) -> dict:
+def keras_io_recipe(seed: int, settings: list[str]) -> dict:
     """The keras-io "Simple MNIST convnet" example as published."""
     keras.utils.set_random_seed(seed)
     config = Config.from_profile("full", data_dir=ROOT / "data", val_size=0)
@@ -77,11 +77,11 @@ def keras_io_recipe(seed: int) -> dict:
     return _result(seconds, test_accuracy(model, ds.test_x, ds.test_y), timer.seconds, "float32")
 
 
-def profile_run(profile: str, seed: int) -> dict:
+def profile_run(profile: str, seed: int, settings: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         config = Config.from_profile(
             profile, seed=seed, data_dir=ROOT / "data", run_dir=Path(scratch) / "run"
-        )
+        ).with_settings(settings)
         ds = load_dataset(config)
         result = train(config, ds, report=lambda line: print(f"  [{profile} {seed}] {line}", flush=True))
     accuracy = test_accuracy(result.model, ds.test_x, ds.test_y)
@@ -106,9 +106,9 @@ def test_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) ->
 
 RECIPES = {
     "keras-io": keras_io_recipe,
-    "original": lambda seed: profile_run("original", seed),
-    "quick": lambda seed: profile_run("quick", seed),
-    "full": lambda seed: profile_run("full", seed),
+    "original": lambda seed, settings: profile_run("original", seed, []),
+    "quick": lambda seed, settings: profile_run("quick", seed, settings),
+    "full": lambda seed, settings: profile_run("full", seed, settings),
 }
 
 
@@ -158,6 +158,14 @@ def main() -> None:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a setting of the quick and full profiles, to try a candidate; the peers stay as "
+        "written (default: none)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -173,7 +181,7 @@ def main() -> None:
     for name in args.only.split(","):
         for seed in seeds if name in MULTI_SEED else seeds[:1]:
             print(f"training {name}, seed {seed} ...", flush=True)
-            r = RECIPES[name](seed)
+            r = RECIPES[name](seed, args.set)
             runs.setdefault(name, {})[seed] = r
             print(f"  {name} seed {seed}: {r['train_seconds']:.1f} s, test accuracy "
                   f"{r['test_accuracy']:.4f}, {r['epochs']} epochs, {r['precision']}; epoch seconds "
@@ -192,6 +200,7 @@ def main() -> None:
         payload = {
             "device": device_description(),
             "cpu": cpu_description(),
+            "settings": args.set,
             "versions": library_versions(),
             "summary": summary,
             "runs": {name: {str(seed): r for seed, r in by_seed.items()} for name, by_seed in runs.items()},
