@@ -133,12 +133,12 @@ def ratio_lines(summary: dict[str, dict]) -> list[str]:
     lines = []
     if "quick" in summary and "keras-io" in summary:
         ratio = summary["quick"]["train_seconds"] / summary["keras-io"]["train_seconds"]
-        lines.append(f"quick: {ratio:.2f} of keras-io's time (target <= 0.15), "
+        lines.append(f"quick: {ratio:.3f} of keras-io's time (target <= 0.15), "
                      f"{summary['quick']['test_accuracy']:.2%} (target >= 99.30 %)")
     if "full" in summary and "original" in summary:
         full = summary["full"]
         ratio = full["train_seconds"] / summary["original"]["train_seconds"]
-        lines.append(f"full: {ratio:.2f} of the original's time (target <= 0.5), mean "
+        lines.append(f"full: {ratio:.3f} of the original's time (target <= 0.5), mean "
                      f"{full['test_accuracy']:.2%} over seeds {full['seeds']} (target >= 99.70 %), "
                      f"lowest {full['lowest_accuracy']:.2%} (target >= 99.65 %)")
     return lines

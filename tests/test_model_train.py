@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mnist_cnn.config import PROFILES, Config
-from mnist_cnn.dataset import to_model_input
+from mnist_cnn.dataset import load_dataset, to_model_input
 from mnist_cnn.model import RandomAffine, build_classifier, build_model, classifier_of
 from mnist_cnn.model_io import load_model, save_history, save_model
 from mnist_cnn.run_state import ResumeMismatchError
@@ -107,7 +107,10 @@ def test_training_model_wraps_the_classifier_with_the_augmentation():
 @pytest.mark.slow
 def test_same_seed_same_result(tmp_path, smoke_dataset):
     def run(name):
-        config = Config.from_profile("smoke", run_dir=tmp_path / name, data_dir=ROOT / "data")
+        # the default profile's mechanisms: precision "auto" (bfloat16 where the CPU has it) and the
+        # weight average, on the small network
+        config = Config.from_profile("smoke", run_dir=tmp_path / name, data_dir=ROOT / "data",
+                                     ema_momentum=0.99)
         result = train(config, smoke_dataset)
         return result.history["val_cross_entropy"].iloc[-1], result.model.get_weights()[0]
 
@@ -174,6 +177,23 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert not (run_dir / "state.json").exists()  # a finished run leaves no resume point
     leftovers = [p.name for p in run_dir.rglob("*") if "partial" in p.name]
     assert leftovers == []
+
+
+def test_the_training_pipeline_does_not_autotune():
+    """tf.data's autotuning threads took the cores from the training step (the slow mode)."""
+    from mnist_cnn.devices import make_strategy
+    from mnist_cnn.train import make_datasets
+
+    config = Config.from_profile("smoke", data_dir=ROOT / "data")
+    dataset = load_dataset(config)
+    for pipeline in make_datasets(config, dataset, make_strategy("cpu"))[:2]:
+        assert pipeline.options().autotune.enabled is False
+
+
+def test_ema_momentum_must_be_below_one():
+    with pytest.raises(ValueError, match="ema_momentum"):
+        Config.from_profile("smoke", ema_momentum=1.0)
+    assert Config.from_profile("smoke").with_settings(["ema_momentum=0.99"]).ema_momentum == 0.99
 
 
 def test_unknown_settings_are_refused():

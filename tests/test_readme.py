@@ -90,3 +90,25 @@ def test_committed_notebook_is_a_clean_full_run():
     text = json.dumps(nb)
     for machine_path in ("/work/", "/root/", "/tmp/", "/home/"):
         assert machine_path not in text
+
+
+def test_readme_peers_table_is_the_committed_bench_run():
+    """Each row of the table against the peers carries the train seconds and accuracy the bench wrote."""
+    bench = json.loads((ROOT / "bench" / "results" / "train_bench_cpu2_amd.json").read_text())
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| recipe | seeds | epochs | train s | test accuracy | against its peer | target |")
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    names = {"keras-io": "keras-io", "`original`": "original", "`quick`": "quick", "`full`": "full"}
+    checked = set()
+    for cells in rows:
+        name = next(recipe for label, recipe in names.items() if cells[0].startswith(label))
+        summary = bench["summary"][name]
+        assert cells[1] == ", ".join(str(seed) for seed in summary["seeds"])
+        assert cells[3].split()[0] == f"{summary['train_seconds']:.1f}"
+        assert cells[4].startswith(f"{summary['test_accuracy']:.2%}".replace("%", " %"))
+        checked.add(name)
+    assert checked == set(names.values())
