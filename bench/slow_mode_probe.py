@@ -44,7 +44,7 @@ def child(pipeline: str, passes: int, precision: str) -> None:
     from mnist_cnn.config import Config
     from mnist_cnn.dataset import load_dataset, one_hot, to_model_input
     from mnist_cnn.model import build_model
-    from mnist_cnn.train import compile_model
+    from mnist_cnn.train import compile_model, without_autotuning
 
     keras.mixed_precision.set_global_policy(precision)
     config = Config.from_profile("full", train_limit=IMAGES + 6000)
@@ -52,12 +52,8 @@ def child(pipeline: str, passes: int, precision: str) -> None:
     ds = load_dataset(config)
     x, y = to_model_input(ds.train_x[:IMAGES]), one_hot(ds.train_y[:IMAGES])
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(IMAGES, seed=0).batch(128)
-    if pipeline == "autotune":
-        data = data.prefetch(tf.data.AUTOTUNE)
-    else:
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        data = data.prefetch(2).with_options(options)
+    # "fixed" is what train.make_datasets builds; "autotune" is what it built before
+    data = data.prefetch(tf.data.AUTOTUNE) if pipeline == "autotune" else without_autotuning(data)
     model = build_model(config)
     compile_model(model, config, steps_per_epoch=IMAGES // 128)
     model.fit(data.take(20), epochs=1, verbose=0)  # compiles the step outside the timed passes

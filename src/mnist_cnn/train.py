@@ -169,29 +169,34 @@ def format_epoch(row: dict[str, float], total_epochs: int) -> str:
     return "  ".join(parts)
 
 
-def make_datasets(config: Config, dataset: Dataset, strategy):
-    """Batched tf.data pipelines for training (shuffled by the seed) and validation.
+def without_autotuning(pipeline):
+    """`pipeline` with a fixed prefetch of 2 batches and tf.data's autotuning off.
 
-    tf.data's autotuning is off and the prefetch depth fixed: on a 2-core CPU its background threads
-    took cores from the training step often enough to leave them idle about 3.5 s in every 12,800
-    images (5.1 s a pass instead of 3.6 s; bench/slow_mode_probe.py has the measurements).
+    On a 2-core CPU the autotuner's background threads took cores from the training step often enough
+    to leave them idle about 3.5 s in every 12,800 images (5.1 s a pass instead of 3.6 s;
+    bench/slow_mode_probe.py has the measurements).
     """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return pipeline.prefetch(2).with_options(options)
+
+
+def make_datasets(config: Config, dataset: Dataset, strategy):
+    """Batched tf.data pipelines for training (shuffled by the seed) and validation, not autotuned."""
     import tensorflow as tf
 
     train_x, val_x = to_model_input(dataset.train_x), to_model_input(dataset.val_x)
     train_y = one_hot(dataset.train_y, config.num_classes)
     val_y = one_hot(dataset.val_y, config.num_classes)
     batch = config.batch_size * strategy.num_replicas_in_sync
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    train = (
+    train = without_autotuning(
         tf.data.Dataset.from_tensor_slices((train_x, train_y))
         .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
         .batch(batch)
-        .prefetch(2)
-        .with_options(options)
     )
-    val = tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024).prefetch(2).with_options(options)
+    val = without_autotuning(tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024))
     return train, val, math.ceil(len(train_x) / batch)
 
 
