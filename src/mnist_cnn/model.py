@@ -23,6 +23,7 @@ from keras import layers, ops
 
 from mnist_cnn.config import Config
 from mnist_cnn.constants import IMAGE_SIDE
+from mnist_cnn.fused_norm import FusedBatchNormalization
 
 LOGITS = "logits"  # the layer whose output calibration divides by the temperature
 PROBABILITIES = "probabilities"
@@ -117,8 +118,13 @@ def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
     )
 
 
-def build_classifier(config: Config) -> keras.Model:
-    """The uncompiled CNN for (28, 28, 1) float inputs in [0, 1]: logits, then a float32 softmax."""
+def build_classifier(config: Config, for_training: bool = False) -> keras.Model:
+    """The uncompiled CNN for (28, 28, 1) float inputs in [0, 1]: logits, then a float32 softmax.
+
+    `for_training` gives the "fast" network's convolution blocks `FusedBatchNormalization`, which
+    trains faster and holds the same weights; the default, plain Keras layers, is what is saved.
+    """
+    norm = FusedBatchNormalization if for_training else layers.BatchNormalization
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
     if config.architecture == "original":
@@ -139,6 +145,7 @@ def build_classifier(config: Config) -> keras.Model:
                     filters,
                     config,
                     pool=index == convs - 1,
+                    norm=norm,
                     kernel_size=3,
                     padding=config.padding,
                 )(x)
@@ -156,9 +163,10 @@ def build_classifier(config: Config) -> keras.Model:
 def build_model(config: Config) -> keras.Model:
     """The training model: the augmentation (if any) in front of the classifier, which it holds by name.
 
-    `classifier_of(model)` gives back the classifier, the part that is saved.
+    `classifier_of(model)` gives back the classifier. Its convolution blocks train with fused batch
+    normalization; `train` copies its weights into a plain `build_classifier`, the part that is saved.
     """
-    classifier = build_classifier(config)
+    classifier = build_classifier(config, for_training=True)
     if not config.augment:
         return classifier
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
@@ -173,7 +181,8 @@ def classifier_of(model: keras.Model) -> keras.Model:
     return model
 
 
-def _unit(layer_type, units: int, config: Config, pool: bool = False, **kwargs):
+def _unit(layer_type, units: int, config: Config, pool: bool = False,
+          norm=layers.BatchNormalization, **kwargs):
     """layer -> [2x2 max-pool] -> BatchNorm -> ReLU; without batch norm, layer with bias and ReLU.
 
     Pooling goes before the normalisation, not after: max-pooling commutes with ReLU and with a
@@ -190,7 +199,7 @@ def _unit(layer_type, units: int, config: Config, pool: bool = False, **kwargs):
         if pool:
             x = layers.MaxPooling2D()(x)
         # momentum 0.9: the moving statistics must keep up with a one-cycle schedule's short runs
-        x = layers.BatchNormalization(momentum=0.9)(x)
+        x = norm(momentum=0.9)(x)
         return layers.Activation("relu")(x)
 
     return apply

@@ -227,12 +227,12 @@ def train(
     finally:
         keras.mixed_precision.set_global_policy(previous)
     result.precision, result.precision_reason = policy, reason
-    if policy != "float32":
-        # the variables are float32 under every mixed policy: the same weights in a float32 model make
-        # an artefact that computes in float32 wherever it is loaded
-        float_model = build_classifier(config)
-        float_model.set_weights(result.model.get_weights())
-        result.model = float_model
+    # the artefact: the same weights in a plain classifier, built under the float32 policy (the
+    # variables are float32 under every mixed policy), so it computes in float32 wherever it is loaded
+    # and holds no layer of this package's (training used fused batch normalization)
+    plain = build_classifier(config)
+    plain.set_weights(result.model.get_weights())
+    result.model = plain
     return result
 
 

@@ -1,0 +1,62 @@
+"""Batch normalization that trains through TensorFlow's fused kernel: the same layer, four times faster.
+
+Keras 3's `BatchNormalization` computes a training batch's statistics and normalisation as a chain
+of separate float32 operations (cast, mean, squared difference, mean, scale, shift) and
+differentiates through each of them. On a 2-core CPU that chain cost twice the convolution before it
+in the `fast` network: 12.5 ms of a 31.5 ms training step at 26x26x32 (bench/layer_probe.py).
+TensorFlow's fused kernel (FusedBatchNormV3, oneDNN on CPUs, cuDNN on GPUs) does the same work in
+one pass, about 2 ms.
+
+`FusedBatchNormalization` is a `BatchNormalization` with the same variables, the same arithmetic and
+the same moving-statistics update; only a training call on 4-D channels-last input with the
+TensorFlow backend takes the fused route, every other call (inference, masks, other backends) is
+Keras' own. It lives only in the training model: the classifier that is saved is rebuilt with
+plain `BatchNormalization` layers and these weights, so it loads in any Keras without this package.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="mnist_cnn")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` whose training step runs as one fused TensorFlow kernel."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable and self._fusable(inputs, mask)):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        channels = inputs.shape[-1]
+        gamma = self.gamma if self.scale else ops.ones((channels,), "float32")
+        beta = self.beta if self.center else ops.zeros((channels,), "float32")
+        # the kernel takes bfloat16 and float16 inputs as they are and keeps its statistics in
+        # float32, as Keras' layer does after its cast
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs,
+            ops.cast(gamma, "float32"),
+            ops.cast(beta, "float32"),
+            epsilon=self.epsilon,
+            is_training=True,
+            data_format="NHWC",
+        )
+        # the kernel hands back the unbiased (n - 1) variance for the moving average; Keras' layer
+        # averages the batch's own (n) variance, which is also what the kernel normalised with
+        count = ops.cast(ops.prod(ops.shape(inputs)[:-1]), "float32")
+        variance = variance * (count - 1.0) / count
+        momentum = ops.cast(self.momentum, "float32")
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+        return ops.cast(outputs, self.compute_dtype)
+
+    def _fusable(self, inputs, mask) -> bool:
+        return (
+            keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and mask is None
+            and not self.renorm
+            and not self.synchronized
+        )
