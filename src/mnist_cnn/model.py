@@ -187,8 +187,9 @@ def _unit(layer_type, units: int, config: Config, pool: bool = False,
 
     Pooling goes before the normalisation, not after: max-pooling commutes with ReLU and with a
     per-channel scale, and BatchNorm over a quarter of the activations costs a quarter as much.
-    Keras' BatchNormalization is not a fused kernel, so on a CPU it costs more than the convolution
-    it follows when it runs on the full-size maps (the README has the measurements).
+    `norm` is the normalisation layer: Keras' BatchNormalization is not a fused kernel, and on a CPU
+    it costs twice the convolution it follows on the full-size maps, so training passes
+    FusedBatchNormalization (bench/layer_probe.py has the measurements).
     """
 
     def apply(x):

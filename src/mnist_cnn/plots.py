@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import auc, roc_curve
 
 from mnist_cnn.evaluate import expected_calibration_error, reliability_table
+from mnist_cnn.run_state import best_epoch
 
 RIGHT, WRONG = "tab:green", "tab:red"
 # the figures of a run's report, by the file name each is saved under (figures/<name>.png)
@@ -42,7 +43,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
     """
     fig, axes = _subplots(1, 3, figsize=(15, 4))
     epochs = history["epoch"]
-    best = int(history.loc[history["val_accuracy"].idxmax(), "epoch"]) if "val_accuracy" in history else None
+    best = int(epochs.iloc[best_epoch(history["val_accuracy"]) - 1]) if "val_accuracy" in history else None
     panels = (
         ("accuracy", "Accuracy", "accuracy"),
         ("cross_entropy", "Cross-entropy (log loss)", "cross-entropy"),

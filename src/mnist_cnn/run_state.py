@@ -130,6 +130,16 @@ def load_resume_point(
     return int(state["epochs_done"]), list(state["history"])
 
 
+def best_epoch(val_accuracy) -> int:
+    """The 1-based epoch of the highest validation accuracy; on a tie, the later one.
+
+    A tie is common (6,000 validation images move in steps of 1/6,000) and the later epoch trained at
+    a lower learning rate on a one-cycle schedule; the best checkpoint keeps the same one.
+    """
+    values = [float(v) for v in val_accuracy]
+    return max(range(len(values)), key=lambda i: (values[i], i)) + 1
+
+
 def clear_resume_point(run_dir: Path, best_too: bool = False) -> None:
     """Forget a run's resume state (and its best checkpoint), so the next run here starts fresh."""
     (run_dir / STATE_FILE).unlink(missing_ok=True)

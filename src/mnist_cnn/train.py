@@ -54,10 +54,30 @@ def set_reproducible(config: Config) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+class AveragingAdam(keras.optimizers.Adam):
+    """Adam whose weight average warms up: at step t its momentum is min(ema_momentum, (1 + t) / (10 + t)).
+
+    Keras' average uses `ema_momentum` from the first step, so it still holds e^-1 of the random
+    starting weights after 1 / (1 - momentum) steps (1,000 at 0.999: two epochs at batch 128, five at
+    256) and validates near chance until then. The warm-up (as tf.train.ExponentialMovingAverage's
+    `num_updates`) averages over the steps taken so far until the full momentum takes over.
+    """
+
+    def _update_model_variables_moving_average(self, trainable_variables):
+        if not self.use_ema:
+            return
+        step = keras.ops.cast(self.iterations, "float32")
+        momentum = keras.ops.minimum(float(self.ema_momentum), (1.0 + step) / (10.0 + step))
+        for variable, average in zip(trainable_variables, self._model_variables_moving_average, strict=True):
+            if average is not None:
+                rate = keras.ops.cast(momentum, average.dtype)
+                average.assign(rate * average + (1.0 - rate) * keras.ops.cast(variable, average.dtype))
+
+
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
-    """Adam with the config's schedule (and weight average, if asked), categorical cross-entropy
-    (label-smoothed if asked), accuracy."""
-    optimizer = keras.optimizers.Adam(
+    """Adam with the config's schedule (and warmed-up weight average, if asked), categorical
+    cross-entropy (label-smoothed if asked), accuracy."""
+    optimizer = AveragingAdam(
         learning_rate=learning_rate(config, steps_per_epoch),
         use_ema=config.ema_momentum > 0,
         ema_momentum=config.ema_momentum or 0.99,  # Keras checks the value even when unused
@@ -70,7 +90,16 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> N
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that writes beside the target and renames, so a kill leaves the last good file."""
+    """ModelCheckpoint that writes beside the target and renames, so a kill leaves the last good file.
+
+    With save_best_only, a tie with the best so far counts as better: the later epoch is kept, as
+    `run_state.best_epoch` reports it.
+    """
+
+    def _set_monitor_op(self):
+        super()._set_monitor_op()
+        ties_count = {keras.ops.greater: keras.ops.greater_equal, keras.ops.less: keras.ops.less_equal}
+        self.monitor_op = ties_count.get(self.monitor_op, self.monitor_op)
 
     def __init__(self, filepath: str | Path, **kwargs: Any) -> None:
         self.final_path = Path(filepath)
@@ -297,6 +326,6 @@ def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainRes
         model.load_weights(best_path)
     frame = pd.DataFrame(history)
     train_seconds = float(frame["seconds"].sum()) if len(frame) else time.perf_counter() - started
-    best_epoch = int(frame.loc[frame["val_accuracy"].idxmax(), "epoch"]) if len(frame) else 0
+    best_epoch = run_state.best_epoch(frame["val_accuracy"]) if len(frame) else 0
     run_state.clear_resume_point(run_dir)
     return TrainResult(classifier_of(model), frame, train_seconds, len(frame), best_epoch, done)
