@@ -7,7 +7,6 @@ started again with the same `config.run_dir` goes on from its last finished epoc
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -86,7 +85,18 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> N
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name=CROSS_ENTROPY)],
+        steps_per_execution=_steps_per_execution(config),
     )
+
+
+def _steps_per_execution(config: Config) -> int:
+    """The config's steps per call, or 1 under MirroredStrategy: Keras' multi-step loop fails there
+    (TensorFlow reports a placeholder of the loop left unfed, Keras 3.15)."""
+    import tensorflow as tf
+
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy):
+        return 1
+    return config.steps_per_execution
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -220,13 +230,18 @@ def make_datasets(config: Config, dataset: Dataset, strategy):
     train_y = one_hot(dataset.train_y, config.num_classes)
     val_y = one_hot(dataset.val_y, config.num_classes)
     batch = config.batch_size * strategy.num_replicas_in_sync
+    # whole batches only (when there is at least one): every step has one shape, so the step is
+    # traced and its kernels set up once, not twice; the few images left over each epoch differ from
+    # epoch to epoch, as the shuffle does
+    whole = len(train_x) >= batch
     train = without_autotuning(
         tf.data.Dataset.from_tensor_slices((train_x, train_y))
         .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(batch)
+        .batch(batch, drop_remainder=whole)
     )
     val = without_autotuning(tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024))
-    return train, val, math.ceil(len(train_x) / batch)
+    steps = len(train_x) // batch if whole else 1
+    return train, val, steps
 
 
 def train(
