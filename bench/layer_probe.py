@@ -75,16 +75,7 @@ def network_pieces(config: Config):
 
 def whole_step_seconds(config: Config, fused: bool, steps: int) -> float:
     """Seconds per training step of the profile's training model, with or without fused batch norm."""
-    model = build_model(config)
-    if not fused:  # the same network with Keras' own layer in every place
-        import mnist_cnn.model as model_module
-
-        original = model_module.FusedBatchNormalization
-        model_module.FusedBatchNormalization = layers.BatchNormalization
-        try:
-            model = build_model(config)
-        finally:
-            model_module.FusedBatchNormalization = original
+    model = build_model(config, fused_norm=fused)
     # whole calls of steps_per_execution steps, so no call traces a shorter loop inside the timing
     steps = -(-steps // config.steps_per_execution) * config.steps_per_execution
     compile_model(model, config, steps_per_epoch=steps)

@@ -1,11 +1,11 @@
-"""Batch normalization that trains through TensorFlow's fused kernel: the same layer, four times faster.
+"""Batch normalization that trains through TensorFlow's fused kernel: the same layer, a third of the time.
 
 Keras 3's `BatchNormalization` computes a training batch's statistics and normalisation as a chain
 of separate float32 operations (cast, mean, squared difference, mean, scale, shift) and
 differentiates through each of them. On a 2-core CPU that chain cost twice the convolution before it
-in the `fast` network: 12.5 ms of a 31.5 ms training step at 26x26x32 (bench/layer_probe.py).
-TensorFlow's fused kernel (FusedBatchNormV3, oneDNN on CPUs, cuDNN on GPUs) does the same work in
-one pass, about 2 ms.
+in the `fast` network: batch norm + ReLU at 26x26x32 took 20.6 ms a batch of 256, forward and
+backward, against 10.3 ms for the 32-to-32 convolution (bench/layer_probe.py). TensorFlow's fused
+kernel (FusedBatchNormV3, oneDNN on CPUs, cuDNN on GPUs) does the same work in one pass: 6.2 ms.
 
 `FusedBatchNormalization` is a `BatchNormalization` with the same variables, the same arithmetic and
 the same moving-statistics update; only a training call on 4-D channels-last input with the

@@ -160,13 +160,14 @@ def build_classifier(config: Config, for_training: bool = False) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"mnist_cnn_{config.architecture}")
 
 
-def build_model(config: Config) -> keras.Model:
+def build_model(config: Config, fused_norm: bool = True) -> keras.Model:
     """The training model: the augmentation (if any) in front of the classifier, which it holds by name.
 
     `classifier_of(model)` gives back the classifier. Its convolution blocks train with fused batch
-    normalization; `train` copies its weights into a plain `build_classifier`, the part that is saved.
+    normalization (`fused_norm=False`: Keras' own, for comparison); `train` copies its weights into a
+    plain `build_classifier`, the part that is saved.
     """
-    classifier = build_classifier(config, for_training=True)
+    classifier = build_classifier(config, for_training=fused_norm)
     if not config.augment:
         return classifier
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")

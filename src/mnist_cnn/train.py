@@ -106,16 +106,16 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     `run_state.best_epoch` reports it.
     """
 
-    def _set_monitor_op(self):
-        super()._set_monitor_op()
-        ties_count = {keras.ops.greater: keras.ops.greater_equal, keras.ops.less: keras.ops.less_equal}
-        self.monitor_op = ties_count.get(self.monitor_op, self.monitor_op)
-
     def __init__(self, filepath: str | Path, **kwargs: Any) -> None:
         self.final_path = Path(filepath)
         # Keras insists on the ".weights.h5" ending for weights-only checkpoints
         temp = self.final_path.with_name(f".partial-{self.final_path.name}")
         super().__init__(str(temp), **kwargs)
+
+    def _set_monitor_op(self):
+        super()._set_monitor_op()
+        ties_count = {keras.ops.greater: keras.ops.greater_equal, keras.ops.less: keras.ops.less_equal}
+        self.monitor_op = ties_count.get(self.monitor_op, self.monitor_op)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
