@@ -87,6 +87,8 @@ def profile_run(profile: str, seed: int, settings: list[str]) -> dict:
     accuracy = test_accuracy(result.model, ds.test_x, ds.test_y)
     out = _result(result.train_seconds, accuracy, list(result.history["seconds"]), result.precision)
     out["best_epoch"] = result.best_epoch
+    # the validation accuracy the checkpoint was chosen on: candidates are compared on it, not on test
+    out["best_val_accuracy"] = float(result.history["val_accuracy"].iloc[result.best_epoch - 1])
     return out
 
 
@@ -98,6 +100,12 @@ def _result(seconds: float, accuracy: float, epoch_seconds: list[float], precisi
         "epoch_seconds": [round(s, 2) for s in epoch_seconds],
         "precision": precision,
     }
+
+
+def _validation_text(run: dict) -> str:
+    if "best_val_accuracy" not in run:
+        return ""
+    return f" (validation {run['best_val_accuracy']:.4f} at epoch {run['best_epoch']})"
 
 
 def test_accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray) -> float:
@@ -115,12 +123,15 @@ RECIPES = {
 def summarise(runs: dict[int, dict]) -> dict:
     """Mean train seconds and accuracy over a recipe's seeds, with the lowest accuracy."""
     accuracies = [r["test_accuracy"] for r in runs.values()]
-    return {
+    out = {
         "train_seconds": round(statistics.mean(r["train_seconds"] for r in runs.values()), 1),
         "test_accuracy": statistics.mean(accuracies),
         "lowest_accuracy": min(accuracies),
         "seeds": sorted(runs),
     }
+    if all("best_val_accuracy" in r for r in runs.values()):
+        out["val_accuracy"] = statistics.mean(r["best_val_accuracy"] for r in runs.values())
+    return out
 
 
 def epoch_line(seconds: list[float]) -> str:
@@ -184,16 +195,17 @@ def main() -> None:
             r = RECIPES[name](seed, args.set)
             runs.setdefault(name, {})[seed] = r
             print(f"  {name} seed {seed}: {r['train_seconds']:.1f} s, test accuracy "
-                  f"{r['test_accuracy']:.4f}, {r['epochs']} epochs, {r['precision']}; epoch seconds "
+                  f"{r['test_accuracy']:.4f}{_validation_text(r)}, {r['epochs']} epochs, {r['precision']}; "
+                  f"epoch seconds "
                   f"{epoch_line(r['epoch_seconds'])}", flush=True)
 
     summary = {name: summarise(by_seed) for name, by_seed in runs.items()}
     print(f"\nOn {device_description()}: {cpu_description()}:")
-    print(f"{'recipe':<10} {'seeds':<8} {'train s':>9} {'test acc':>9} {'lowest':>8}")
+    print(f"{'recipe':<10} {'seeds':<8} {'train s':>9} {'test acc':>9} {'lowest':>8} {'val acc':>8}")
     for name, s in summary.items():
         seeds_text = ",".join(str(seed) for seed in s["seeds"])
         print(f"{name:<10} {seeds_text:<8} {s['train_seconds']:>9.1f} {s['test_accuracy']:>9.4f} "
-              f"{s['lowest_accuracy']:>8.4f}")
+              f"{s['lowest_accuracy']:>8.4f} {s.get('val_accuracy', float('nan')):>8.4f}")
     for line in ratio_lines(summary):
         print(line)
     if args.json:
