@@ -196,8 +196,7 @@ def main() -> None:
             runs.setdefault(name, {})[seed] = r
             print(f"  {name} seed {seed}: {r['train_seconds']:.1f} s, test accuracy "
                   f"{r['test_accuracy']:.4f}{_validation_text(r)}, {r['epochs']} epochs, {r['precision']}; "
-                  f"epoch seconds "
-                  f"{epoch_line(r['epoch_seconds'])}", flush=True)
+                  f"epoch seconds {epoch_line(r['epoch_seconds'])}", flush=True)
 
     summary = {name: summarise(by_seed) for name, by_seed in runs.items()}
     print(f"\nOn {device_description()}: {cpu_description()}:")
