@@ -59,7 +59,8 @@ class AveragingAdam(keras.optimizers.Adam):
     Keras' average uses `ema_momentum` from the first step, so it still holds e^-1 of the random
     starting weights after 1 / (1 - momentum) steps (1,000 at 0.999: two epochs at batch 128, five at
     256) and validates near chance until then. The warm-up (as tf.train.ExponentialMovingAverage's
-    `num_updates`) averages over the steps taken so far until the full momentum takes over.
+    `num_updates`) averages over the steps taken so far until the full momentum takes over, which
+    at 0.999 is after about 9,000 steps: a 16-epoch run at batch 256 (3,360 steps) ends at 0.9973.
     """
 
     def _update_model_variables_moving_average(self, trainable_variables):
