@@ -172,8 +172,8 @@ def main() -> None:
     parser.add_argument(
         "--seeded",
         default=",".join(MULTI_SEED),
-        help="comma-separated recipes that run once per seed in --seeds, as a candidate for them is "
-        "compared (default: %(default)s)",
+        help="comma-separated recipes to run once per seed in --seeds, to compare a candidate over "
+        "seeds (default: %(default)s)",
     )
     parser.add_argument(
         "--set",
@@ -192,6 +192,9 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     seeded = args.seeded.split(",")
+    unknown = sorted(set(args.only.split(",") + seeded) - set(RECIPES))
+    if unknown:
+        parser.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     policy, reason = choose_precision("auto", "auto")
     print(f"On {device_description()}: {cpu_description()}; precision 'auto' picks {policy} "
           f"here ({reason})", flush=True)
