@@ -19,6 +19,7 @@ import numpy as np
 
 from mnist_cnn.config import Config
 from mnist_cnn.dataset import Dataset, load_dataset, to_model_input
+from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.model import build_augmentation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,15 +28,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def accuracy_text(model: keras.Model, ds: Dataset) -> str:
     parts = []
     for name, images, labels in (("validation", ds.val_x, ds.val_y), ("test", ds.test_x, ds.test_y)):
-        predicted = model.predict(to_model_input(images), batch_size=2000, verbose=0).argmax(axis=1)
+        predicted = predict_probabilities(model, images).argmax(axis=1)
         errors = int((predicted != labels).sum())
         parts.append(f"{name} {1 - errors / len(labels):.4f} ({errors} errors)")
     return ", ".join(parts)
 
 
-def recalibrate(model: keras.Model, images: np.ndarray, augmentation=None, batch: int = 1000) -> None:
+def recalibrate(model: keras.Model, images: np.ndarray, batch: int = 1000) -> None:
     """Set every BatchNormalization layer's moving statistics to its inputs' mean and variance
-    over `images`, in order, so that each layer sees the statistics already fixed before it."""
+    over `images` (model input), in order, so that each layer sees the statistics already fixed
+    before it."""
     for layer in model.layers:
         if not isinstance(layer, keras.layers.BatchNormalization):
             continue
@@ -44,10 +46,7 @@ def recalibrate(model: keras.Model, images: np.ndarray, augmentation=None, batch
         squares = np.zeros_like(total)
         count = 0
         for start in range(0, len(images), batch):
-            x = images[start:start + batch]
-            if augmentation is not None:
-                x = augmentation(x, training=True)
-            a = np.asarray(inputs_of_layer(x, training=False), dtype="float64")
+            a = np.asarray(inputs_of_layer(images[start:start + batch], training=False), dtype="float64")
             a = a.reshape(-1, a.shape[-1])
             total += a.sum(axis=0)
             squares += (a * a).sum(axis=0)
@@ -71,11 +70,14 @@ def main() -> None:
     print(f"as saved: {accuracy_text(model, ds)}", flush=True)
     train = to_model_input(ds.train_x)
     chosen = np.random.default_rng(config.seed).permutation(len(train))
-    for augmented in (False, True):
+    # one random warp of each image, drawn once, so that every layer's statistics see the same images
+    augmentation = build_augmentation(config)
+    warped = np.concatenate([np.asarray(augmentation(train[chosen[start:start + 1000]], training=True))
+                             for start in range(0, len(train), 1000)])
+    for kind, images in (("clean", train[chosen]), ("augmented", warped)):
         for size in (5000, len(train)):
             model.set_weights(saved)
-            recalibrate(model, train[chosen[:size]], build_augmentation(config) if augmented else None)
-            kind = "augmented" if augmented else "clean"
+            recalibrate(model, images[:size])
             print(f"statistics from {size} {kind} training images: {accuracy_text(model, ds)}", flush=True)
 
 

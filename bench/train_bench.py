@@ -191,8 +191,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    seeded = args.seeded.split(",")
-    unknown = sorted(set(args.only.split(",") + seeded) - set(RECIPES))
+    only, seeded = args.only.split(","), args.seeded.split(",")
+    unknown = sorted(set(only + seeded) - set(RECIPES))
     if unknown:
         parser.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     policy, reason = choose_precision("auto", "auto")
@@ -200,7 +200,7 @@ def main() -> None:
           f"here ({reason})", flush=True)
 
     runs: dict[str, dict[int, dict]] = {}
-    for name in args.only.split(","):
+    for name in only:
         for seed in seeds if name in seeded else seeds[:1]:
             print(f"training {name}, seed {seed} ...", flush=True)
             r = RECIPES[name](seed, args.set)
