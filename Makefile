@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PROFILE ?= full
 
-.PHONY: setup browser run test lint bench clean
+.PHONY: setup browser run test test-colab test-keras-matrix test-compat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,19 @@ test-compat: $(COMPAT)/.installed
 		tests/test_notebook.py::test_notebook_runs_end_to_end_with_the_smoke_profile \
 		tests/test_model_artefact.py tests/test_predict.py
 
+# Colab's runtime (tests/runtimes/colab-2026-08-19.txt, Python 3.13): the notebook's Colab path end to
+# end, `pip check` after its install, and the draw-a-digit page answering over HTTP
+test-colab: setup
+	$(BIN)/python -m pytest -m runtimes tests/runtimes/test_colab.py
+
+# the saved models in every Keras Colab has shipped since 2025 (3.8 to 3.14, on their TensorFlow), and
+# training, resume and saving in each Keras the floor allows; environments are kept under .runtimes/
+test-keras-matrix: setup
+	$(BIN)/python -m pytest -m runtimes tests/runtimes/test_keras_matrix.py
+
 bench: setup
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/train_bench.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT) data/.cache runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT) .runtimes data/.cache runs .pytest_cache .ruff_cache

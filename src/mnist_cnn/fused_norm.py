@@ -19,6 +19,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from mnist_cnn.keras_compat import renormalises
+
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
 class FusedBatchNormalization(layers.BatchNormalization):
@@ -57,6 +59,6 @@ class FusedBatchNormalization(layers.BatchNormalization):
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
             and mask is None
-            and not self.renorm
+            and not renormalises(self)
             and not self.synchronized
         )

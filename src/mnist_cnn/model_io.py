@@ -25,6 +25,7 @@ import pandas as pd
 from mnist_cnn.config import Config
 from mnist_cnn.errors import ModelFileError
 from mnist_cnn.files import atomic_path, atomic_write
+from mnist_cnn.keras_compat import portable_configs
 from mnist_cnn.limits import DEFAULT_LIMITS, Limits
 from mnist_cnn.model_files import check_model_archive
 
@@ -36,13 +37,14 @@ def save_model(model: keras.Model, config: Config) -> dict[str, Path]:
     """Write models/<name>.keras, then models/<name>.h5, each atomically; returns the paths by format.
 
     The model is saved without an optimizer (it never has one: the classifier is not compiled), so
-    the files hold the architecture and weights only.
+    the files hold the architecture and weights only, in a configuration that Keras 3.8 and newer read
+    (keras_compat.portable_configs).
     """
     config.models_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for key, target in (("keras", config.keras_path), ("h5", config.h5_path)):
         # Keras picks the format by the file name's ending, so the temporary name keeps it
-        with _quiet_legacy_hdf5_notice(), atomic_path(target) as partial:
+        with _quiet_legacy_hdf5_notice(), portable_configs(), atomic_path(target) as partial:
             model.save(partial)
         written[key] = target
     return written

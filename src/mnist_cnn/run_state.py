@@ -16,6 +16,7 @@ from typing import Any
 from mnist_cnn.config import Config
 from mnist_cnn.errors import InputFileError
 from mnist_cnn.files import atomic_path, atomic_write
+from mnist_cnn.keras_compat import weight_average_pairs
 
 STATE_FILE = "state.json"
 BEST_CHECKPOINT = "best.weights.h5"
@@ -120,10 +121,7 @@ def load_resume_point(
             f"{_HOW_TO_START_AFRESH}"
         ) from None
     if state.get("average_in_model"):
-        for variable, average in zip(
-            model.optimizer._trainable_variables, model.optimizer._model_variables_moving_average,
-            strict=True,
-        ):
+        for variable, average in weight_average_pairs(model.optimizer):
             raw = average.numpy()
             average.assign(variable)
             variable.assign(raw)

@@ -21,6 +21,7 @@ from mnist_cnn import run_state
 from mnist_cnn.config import Config
 from mnist_cnn.dataset import Dataset, one_hot, to_model_input
 from mnist_cnn.devices import choose_precision, make_strategy
+from mnist_cnn.keras_compat import AveragingAdam, TiesCountAsBetter
 from mnist_cnn.model import build_classifier, build_model, classifier_of
 from mnist_cnn.schedules import learning_rate
 
@@ -53,27 +54,6 @@ def set_reproducible(config: Config) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-class AveragingAdam(keras.optimizers.Adam):
-    """Adam whose weight average warms up: at step t its momentum is min(ema_momentum, (1 + t) / (10 + t)).
-
-    Keras' average uses `ema_momentum` from the first step, so it still holds e^-1 of the random
-    starting weights after 1 / (1 - momentum) steps (1,000 at 0.999: two epochs at batch 128, five at
-    256) and validates near chance until then. The warm-up (as tf.train.ExponentialMovingAverage's
-    `num_updates`) averages over the steps taken so far until the full momentum takes over, which
-    at 0.999 is after about 9,000 steps: a 16-epoch run at batch 256 (3,360 steps) ends at 0.9973.
-    """
-
-    def _update_model_variables_moving_average(self, trainable_variables):
-        if not self.use_ema:
-            return
-        step = keras.ops.cast(self.iterations, "float32")
-        momentum = keras.ops.minimum(float(self.ema_momentum), (1.0 + step) / (10.0 + step))
-        for variable, average in zip(trainable_variables, self._model_variables_moving_average, strict=True):
-            if average is not None:
-                rate = keras.ops.cast(momentum, average.dtype)
-                average.assign(rate * average + (1.0 - rate) * keras.ops.cast(variable, average.dtype))
-
-
 def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
     """Adam with the config's schedule (and warmed-up weight average, if asked), categorical
     cross-entropy (label-smoothed if asked), accuracy."""
@@ -100,7 +80,7 @@ def _steps_per_execution(config: Config) -> int:
     return config.steps_per_execution
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+class AtomicModelCheckpoint(TiesCountAsBetter, keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that writes beside the target and renames, so a kill leaves the last good file.
 
     With save_best_only, a tie with the best so far counts as better: the later epoch is kept, as
@@ -112,11 +92,6 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         # Keras insists on the ".weights.h5" ending for weights-only checkpoints
         temp = self.final_path.with_name(f".partial-{self.final_path.name}")
         super().__init__(str(temp), **kwargs)
-
-    def _set_monitor_op(self):
-        super()._set_monitor_op()
-        ties_count = {keras.ops.greater: keras.ops.greater_equal, keras.ops.less: keras.ops.less_equal}
-        self.monitor_op = ties_count.get(self.monitor_op, self.monitor_op)
 
     def on_epoch_end(self, epoch, logs=None):
         super().on_epoch_end(epoch, logs)
