@@ -1,7 +1,7 @@
 """Builds the optional C accelerator for CSV parsing; everything else lives in pyproject.toml.
 
 `optional=True`: where no C compiler is at hand the install still succeeds and
-mnist_cnn.data falls back to its NumPy parser.
+mnist_cnn.csv_format falls back to its NumPy parser.
 """
 
 from setuptools import Extension, setup

@@ -92,23 +92,63 @@ def test_committed_notebook_is_a_clean_full_run():
         assert machine_path not in text
 
 
-def test_readme_peers_table_is_the_committed_bench_run():
-    """Each row of the table against the peers carries the train seconds and accuracy the bench wrote."""
-    bench = json.loads((ROOT / "bench" / "results" / "train_bench_cpu2_amd.json").read_text())
-    lines = (ROOT / "README.md").read_text().splitlines()
-    start = lines.index("| recipe | seeds | epochs | train s | test accuracy | against its peer | target |")
+def table_after(path, header: str) -> list[list[str]]:
+    lines = (ROOT / path).read_text().splitlines()
+    start = lines.index(header)
     rows = []
     for line in lines[start + 2:]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split("|")])
-    names = {"keras-io": "keras-io", "`original`": "original", "`quick`": "quick", "`full`": "full"}
+    return rows
+
+
+BENCH = ROOT / "bench" / "results" / "train_bench_cpu2_amd.json"
+RECIPES = {"keras-io": "keras-io", "`original`": "original", "`quick`": "quick", "`full`": "full"}
+
+
+def percent(value: float) -> str:
+    return f"{value:.2%}".replace("%", " %")
+
+
+def test_bench_readme_peers_table_is_the_committed_bench_run():
+    """Each row of the journal's table against the peers carries the seconds and accuracy the bench wrote."""
+    bench = json.loads(BENCH.read_text())
+    header = "| recipe | seeds | epochs | train s | test accuracy | against its peer | target |"
     checked = set()
-    for cells in rows:
-        name = next(recipe for label, recipe in names.items() if cells[0].startswith(label))
+    for cells in table_after("bench/README.md", header):
+        name = next(recipe for label, recipe in RECIPES.items() if cells[0].startswith(label))
         summary = bench["summary"][name]
         assert cells[1] == ", ".join(str(seed) for seed in summary["seeds"])
         assert cells[3].split()[0] == f"{summary['train_seconds']:.1f}"
-        assert cells[4].startswith(f"{summary['test_accuracy']:.2%}".replace("%", " %"))
+        assert cells[4].startswith(percent(summary["test_accuracy"]))
         checked.add(name)
-    assert checked == set(names.values())
+    assert checked == set(RECIPES.values())
+
+
+def test_readme_seed_table_is_the_committed_bench_run_with_its_range():
+    bench = json.loads(BENCH.read_text())
+    checked = set()
+    for cells in table_after("README.md", "| recipe | seeds | train s | test accuracy |"):
+        name = next(recipe for label, recipe in RECIPES.items() if cells[0].startswith(label))
+        summary, runs = bench["summary"][name], bench["runs"][name]
+        accuracies = [run["test_accuracy"] for run in runs.values()]
+        assert cells[1] == ", ".join(str(seed) for seed in summary["seeds"])
+        assert cells[2] == f"{summary['train_seconds']:.1f}"
+        expected = percent(summary["test_accuracy"])
+        if len(accuracies) > 1:
+            low, high = percent(min(accuracies)).replace(" %", ""), percent(max(accuracies))
+            expected += f" ({low} to {high})"
+        assert cells[3] == expected
+        checked.add(name)
+    assert checked == set(RECIPES.values())
+
+
+def test_readme_names_every_keras_and_runtime_the_matrix_tries():
+    from tests.runtimes.environments import RUNTIMES
+
+    text = (ROOT / "README.md").read_text()
+    for runtime in RUNTIMES:
+        for keras_version in runtime.keras:
+            row = f"| {keras_version} | {runtime.pinned('tensorflow')} | {runtime.python} |"
+            assert row in text, (runtime.name, keras_version)

@@ -44,7 +44,7 @@ def photographed(digit: np.ndarray, canvas=(300, 400), at=(150, 40), scale=8) ->
 
 
 def main() -> None:
-    from mnist_cnn.data import load_csv
+    from mnist_cnn.csv_files import load_csv
 
     for name, image in drawn_digits().items():
         image.save(HERE / name)

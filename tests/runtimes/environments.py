@@ -43,6 +43,12 @@ class Runtime:
     def python_bin(self) -> Path:
         return self.folder / "bin" / "python"
 
+    def pinned(self, name: str) -> str | None:
+        """The version the pins give `name`, from the list or the pins file."""
+        lines = Path(self.pins[1]).read_text().splitlines() if self.pins[:1] == ("-r",) else self.pins
+        prefix = f"{name.lower()}=="
+        return next((line.split("==")[1].strip() for line in lines if line.lower().startswith(prefix)), None)
+
 
 # From googlecolab/backend-info's pip-freeze.txt history (TensorFlow, Keras, NumPy, h5py, ml-dtypes
 # as each runtime had them); the newest Keras runs in the project's own environment.
@@ -60,12 +66,19 @@ COLAB = RUNTIMES[-1]
 
 
 def python_for(version: str) -> str | None:
-    """An interpreter of `version` (major.minor): on PATH, or one of pyenv's; None when there is none."""
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    """An interpreter of `version` (major.minor) that runs: one of pyenv's, or on PATH; None if none.
+
+    pyenv's shims stand on PATH for every version it has, and fail for those not selected, so each
+    candidate is run once before it is trusted.
+    """
     candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
-    return candidates[-1] if candidates else None
+    candidates = [*reversed(candidates), shutil.which(f"python{version}")]
+    for candidate in filter(None, candidates):
+        runs = subprocess.run([candidate, "-c", "import sys, venv; print(sys.version_info[:2])"],
+                              capture_output=True, text=True)
+        if runs.returncode == 0 and runs.stdout.strip() == str(tuple(map(int, version.split(".")))):
+            return candidate
+    return None
 
 
 def _fingerprint(runtime: Runtime) -> str:

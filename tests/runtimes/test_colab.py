@@ -104,5 +104,10 @@ def test_the_notebook_runs_on_colabs_runtime_and_breaks_nothing_there(colab_pyth
     assert len(reloads) == 2 and all(float(d) <= 1e-6 for d in reloads)
     assert "keras 3.13.2" in printed  # the versions line: the notebook ran on Colab's Keras
 
+    # the C fast path of the CSV reader was built for Python 3.13 by the setup cell's install
+    fast = subprocess.run([str(colab_python), "-c", "import mnist_cnn._fastcsv"], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert fast.returncode == 0, fast.stderr[-2000:]
+
     check = subprocess.run([str(colab_python), "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

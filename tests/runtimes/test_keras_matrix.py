@@ -17,7 +17,7 @@ import pytest
 from mnist_cnn.csv_files import load_csv
 from mnist_cnn.dataset import to_model_input
 from tests.conftest import ROOT
-from tests.runtimes.environments import COLAB, RUNTIMES, build, environment, keras_overlay, python_for
+from tests.runtimes.environments import COLAB, HOME, RUNTIMES, build, environment, keras_overlay, python_for
 
 pytestmark = pytest.mark.runtimes
 LOAD_CHECK = Path(__file__).with_name("load_check.py")
@@ -56,7 +56,10 @@ def load_in(runtime, keras_version: str, reference: Path, files, *flags: str, ex
     done = subprocess.run([str(python), str(LOAD_CHECK), *flags, str(reference), *map(str, files)],
                           capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    with open(HOME / "load-matrix.jsonl", "a") as record:  # the last runs' figures, for the notes
+        record.writelines(json.dumps({"runtime": runtime.name, **result}) + "\n" for result in results)
+    return results
 
 
 MATRIX = [(runtime, version) for runtime in RUNTIMES for version in runtime.keras]
