@@ -14,6 +14,14 @@ from mnist_cnn.dataset import load_dataset
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the session's trained model trains one: it is slow, whatever its marks say,
+    so `pytest -m "not slow"` trains nothing."""
+    for item in items:
+        if "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def smoke_dataset():
     return load_dataset(Config.from_profile("smoke", data_dir=ROOT / "data"))

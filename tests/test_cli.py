@@ -17,14 +17,9 @@ from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.model_io import load_model
 from tests.conftest import ROOT
 
-MODEL = "MODEL"  # stands for the session's trained model (the `trained` fixture) in argument lists
+MODEL = "MODEL"  # stands for the committed model in argument lists: no test here waits for training
+_MODEL_PATH = ROOT / "models" / "mnist_cnn.keras"
 TEST_CSV = ROOT / "data" / "mnist_test.csv.gz"
-
-
-@pytest.fixture(autouse=True)
-def _model_path(trained):
-    global _MODEL_PATH
-    _MODEL_PATH = trained.keras_path
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
@@ -44,12 +39,12 @@ def test_every_option_states_its_default(command):
 
 
 @pytest.fixture(scope="module")
-def tflite(tmp_path_factory, trained):
-    """The session's model exported to .tflite (checked against Keras by the export itself)."""
+def tflite(tmp_path_factory):
+    """The committed model exported to .tflite (checked against Keras by the export itself)."""
     from mnist_cnn.export import export_model
 
     path = tmp_path_factory.mktemp("tflite") / "model.tflite"
-    export_model(load_model(trained.keras_path), path, "tflite")
+    export_model(load_model(_MODEL_PATH), path, "tflite")
     return path
 
 
@@ -182,7 +177,7 @@ def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_path, tflite, trained):
+def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_path, tflite):
     paths = digit_files(tmp_path, 4)
     script = (
         "import json, sys\n"
@@ -197,7 +192,7 @@ def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_
     assert verdict == {"status": 0, "tensorflow": False, "keras": False}, done.stderr[-2000:]
     from mnist_cnn.predict import load_images
 
-    expected = predict_probabilities(load_model(trained.keras_path), load_images(paths))
+    expected = predict_probabilities(load_model(_MODEL_PATH), load_images(paths))
     assert [row["label"] for row in rows] == [str(i) for i in expected.argmax(axis=1)]
     for row, probabilities in zip(rows, expected, strict=True):
         assert row["confidence"] == pytest.approx(float(probabilities.max()), abs=1e-5)

@@ -1,5 +1,4 @@
-"""Own-image preprocessing, predictions, Kaggle submissions and exports, with a model trained in the session
-(and one check of the committed model)."""
+"""Own-image preprocessing, predictions, Kaggle submissions and exports, with the committed model."""
 
 from __future__ import annotations
 
@@ -26,8 +25,8 @@ COMMITTED_MODEL = ROOT / "models" / "mnist_cnn.keras"
 
 
 @pytest.fixture(scope="module")
-def model(trained):
-    return load_model(trained.keras_path)
+def model():
+    return load_model(COMMITTED_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -156,10 +155,10 @@ def _export_runtime_available(fmt: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_each_export_reloads_and_predicts_as_keras(tmp_path, trained, test_digits, fmt):
+def test_each_export_reloads_and_predicts_as_keras(tmp_path, test_digits, fmt):
     if not _export_runtime_available(fmt):
         pytest.skip(f"{fmt} export needs the export extra")
-    model = load_model(trained.keras_path)  # from disk, never called: the ONNX exporter once refused that
+    model = load_model(COMMITTED_MODEL)  # from disk, never called: the ONNX exporter once refused that
     images = to_model_input(test_digits[0])
     output = tmp_path / f"exported{FORMATS[fmt][1]}"
     export_model(model, output, fmt, sample=images[:4])
