@@ -13,6 +13,10 @@ the targets are stated in.
 
 Run: `python bench/train_bench.py [--only quick,keras-io] [--seeds 1,2,3] [--seeded quick,full]
 [--set epochs=3] [--json out.json]`.
+
+A choice between settings is made on validation alone: `--only full --search learning_rate=3e-3,5e-3`
+trains each value once per seed and ranks them by mean validation accuracy, never reading the test
+set; the chosen setting is then benched as above, which reads the test set once per run.
 """
 
 from __future__ import annotations
@@ -32,25 +36,10 @@ from mnist_cnn.dataset import load_dataset, one_hot, to_model_input
 from mnist_cnn.devices import choose_precision, cpu_description, device_description
 from mnist_cnn.evaluate import predict_probabilities
 from mnist_cnn.pipeline import library_versions
-from mnist_cnn.train import train
+from mnist_cnn.train import EpochRecorder, train
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI_SEED = ("full",)  # the recipes whose target is a mean over seeds: --seeded's default
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Seconds of each epoch, for the peer recipe that does not go through `train`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._started)
 
 
 def keras_io_recipe(seed: int, settings: list[str]) -> dict:
@@ -72,21 +61,24 @@ def keras_io_recipe(seed: int, settings: list[str]) -> dict:
     )
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     x, y = to_model_input(ds.train_x), one_hot(ds.train_y)
-    timer = EpochTimer()
+    epochs: list[dict[str, float]] = []  # the project's own per-epoch record, seconds included
     started = time.perf_counter()
-    model.fit(x, y, batch_size=128, epochs=15, validation_split=0.1, verbose=0, callbacks=[timer])
+    model.fit(x, y, batch_size=128, epochs=15, validation_split=0.1, verbose=0,
+              callbacks=[EpochRecorder(config, epochs)])
     seconds = time.perf_counter() - started
-    return _result(seconds, test_accuracy(model, ds.test_x, ds.test_y), timer.seconds, "float32")
+    epoch_seconds = [row["seconds"] for row in epochs]
+    return _result(seconds, test_accuracy(model, ds.test_x, ds.test_y), epoch_seconds, "float32")
 
 
-def profile_run(profile: str, seed: int, settings: list[str]) -> dict:
+def profile_run(profile: str, seed: int, settings: list[str], read_test: bool = True) -> dict:
+    """One training of a profile; `read_test=False` (a search) leaves the test set unread."""
     with tempfile.TemporaryDirectory() as scratch:
         config = Config.from_profile(
             profile, seed=seed, data_dir=ROOT / "data", run_dir=Path(scratch) / "run"
         ).with_settings(settings)
         ds = load_dataset(config)
         result = train(config, ds, report=lambda line: print(f"  [{profile} {seed}] {line}", flush=True))
-    accuracy = test_accuracy(result.model, ds.test_x, ds.test_y)
+    accuracy = test_accuracy(result.model, ds.test_x, ds.test_y) if read_test else None
     out = _result(result.train_seconds, accuracy, list(result.history["seconds"]), result.precision)
     out["best_epoch"] = result.best_epoch
     # the validation accuracy the checkpoint was chosen on: candidates are compared on it, not on test
@@ -94,7 +86,7 @@ def profile_run(profile: str, seed: int, settings: list[str]) -> dict:
     return out
 
 
-def _result(seconds: float, accuracy: float, epoch_seconds: list[float], precision: str) -> dict:
+def _result(seconds: float, accuracy: float | None, epoch_seconds: list[float], precision: str) -> dict:
     return {
         "train_seconds": round(seconds, 1),
         "test_accuracy": accuracy,
@@ -134,6 +126,43 @@ def summarise(runs: dict[int, dict]) -> dict:
     if all("best_val_accuracy" in r for r in runs.values()):
         out["val_accuracy"] = statistics.mean(r["best_val_accuracy"] for r in runs.values())
     return out
+
+
+def search(profile: str, key: str, values: list[str], seeds: list[int], settings: list[str]) -> dict:
+    """Each value of `key` trained once per seed, ranked by mean validation accuracy; no test set read.
+
+    Validation moves in steps of 1/6,000, so two candidates within a step of each other are not told
+    apart by it: the ranking says so, and the cheaper (faster) one is to be kept.
+    """
+    candidates = {}
+    for value in values:
+        runs = {}
+        for seed in seeds:
+            print(f"search {profile}: {key}={value}, seed {seed} ...", flush=True)
+            runs[seed] = profile_run(profile, seed, [*settings, f"{key}={value}"], read_test=False)
+            print(f"  validation {runs[seed]['best_val_accuracy']:.4f} at epoch {runs[seed]['best_epoch']}, "
+                  f"{runs[seed]['train_seconds']:.1f} s", flush=True)
+        accuracies = [r["best_val_accuracy"] for r in runs.values()]
+        candidates[value] = {
+            "val_accuracy": statistics.mean(accuracies),
+            "val_spread": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+            "train_seconds": round(statistics.mean(r["train_seconds"] for r in runs.values()), 1),
+            "runs": {str(seed): r for seed, r in runs.items()},
+        }
+    ranked = sorted(candidates, key=lambda v: (-candidates[v]["val_accuracy"],
+                                               candidates[v]["train_seconds"]))
+    return {"profile": profile, "key": key, "seeds": seeds, "ranked": ranked, "candidates": candidates}
+
+
+def print_search(result: dict) -> None:
+    print(f"\n{result['profile']}: {result['key']} by mean validation accuracy over seeds {result['seeds']} "
+          "(the test set was not read)")
+    best = result["candidates"][result["ranked"][0]]["val_accuracy"]
+    for value in result["ranked"]:
+        c = result["candidates"][value]
+        gap = (best - c["val_accuracy"]) * 6000
+        print(f"  {value:>8}  validation {c['val_accuracy']:.4%} (sd {c['val_spread']:.4%}), "
+              f"{gap:.1f} images behind the best, {c['train_seconds']:.1f} s")
 
 
 def epoch_line(seconds: list[float]) -> str:
@@ -184,6 +213,14 @@ def main() -> None:
         "written (default: none)",
     )
     parser.add_argument(
+        "--search",
+        default=None,
+        metavar="KEY=V1,V2,...",
+        help="instead of the comparison, train each value of KEY for every seed in --seeds with the "
+        "first recipe in --only, and rank the values by validation accuracy without reading the test "
+        "set (default: none)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=None,
@@ -198,6 +235,17 @@ def main() -> None:
     policy, reason = choose_precision("auto", "auto")
     print(f"On {device_description()}: {cpu_description()}; precision 'auto' picks {policy} "
           f"here ({reason})", flush=True)
+    if args.search:
+        if only[0] not in ("quick", "full"):
+            parser.error("--search tries settings of the quick or full profile: pass --only quick or full")
+        key, _, values = args.search.partition("=")
+        result = search(only[0], key, values.split(","), seeds, args.set)
+        print_search(result)
+        if args.json:
+            payload = {"device": device_description(), "cpu": cpu_description(), "settings": args.set,
+                       "versions": library_versions(), "search": result}
+            args.json.write_text(json.dumps(payload, indent=2))
+        return
 
     runs: dict[str, dict[int, dict]] = {}
     for name in only:
