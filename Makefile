@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # the stamp re-runs the install when the dependency lists change
-$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt setup.py src/mnist_cnn/_fastcsv.c
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt setup.py src/mnist_cnn/data/_fastcsv.c
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	touch $@
@@ -57,17 +57,17 @@ test-compat: $(COMPAT)/.installed
 		print('oldest allowed: tensorflow', t.__version__, 'keras', k.__version__, 'numpy', n.__version__, 'pillow', p.__version__)"
 	$(COMPAT)/bin/python -m pytest -p no:cacheprovider -o addopts="" -q \
 		tests/test_notebook.py::test_notebook_runs_end_to_end_with_the_smoke_profile \
-		tests/test_model_artefact.py tests/test_predict.py
+		tests/serving/test_model_artefact.py tests/serving/test_predict.py
 
 # Colab's runtime (tests/runtimes/colab-2026-08-19.txt, Python 3.13): the notebook's Colab path end to
 # end, `pip check` after its install, and the draw-a-digit page answering over HTTP
 test-colab: setup
-	$(BIN)/python -m pytest -m runtimes tests/runtimes/test_colab.py
+	$(BIN)/python -m pytest --runtimes -m runtimes tests/runtimes/test_colab.py
 
 # the saved models in every Keras Colab has shipped since 2025 (3.8 to 3.14, on their TensorFlow), and
 # training, resume and saving in each Keras the floor allows; environments are kept under .runtimes/
 test-keras-matrix: setup
-	$(BIN)/python -m pytest -m runtimes tests/runtimes/test_keras_matrix.py
+	$(BIN)/python -m pytest --runtimes -m runtimes tests/runtimes/test_keras_matrix.py
 
 bench: setup
 	$(BIN)/python bench/load_bench.py

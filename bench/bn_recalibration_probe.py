@@ -18,8 +18,8 @@ import keras
 import numpy as np
 
 from mnist_cnn.config import Config
-from mnist_cnn.dataset import Dataset, load_dataset, to_model_input
-from mnist_cnn.evaluate import predict_probabilities
+from mnist_cnn.data.dataset import Dataset, load_dataset, to_model_input
+from mnist_cnn.evaluation.metrics import predict_probabilities
 from mnist_cnn.model import build_augmentation
 
 ROOT = Path(__file__).resolve().parents[1]

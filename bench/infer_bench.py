@@ -28,11 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from mnist_cnn.csv_files import load_csv
-from mnist_cnn.dataset import to_model_input
-from mnist_cnn.devices import cpu_description
-from mnist_cnn.export import export_model, load_exported
-from mnist_cnn.model_io import load_model
+from mnist_cnn.data.csv_files import load_csv
+from mnist_cnn.data.dataset import to_model_input
+from mnist_cnn.serving.export import export_model, load_exported
+from mnist_cnn.serving.model_io import load_model
+from mnist_cnn.training.devices import cpu_description
 
 ROOT = Path(__file__).resolve().parents[1]
 

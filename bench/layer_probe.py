@@ -24,10 +24,9 @@ import tensorflow as tf
 from keras import layers
 
 from mnist_cnn.config import Config
-from mnist_cnn.devices import choose_precision, cpu_description
-from mnist_cnn.fused_norm import FusedBatchNormalization
-from mnist_cnn.model import build_model
-from mnist_cnn.train import compile_model
+from mnist_cnn.model import build_classifier, build_model
+from mnist_cnn.training.devices import choose_precision, cpu_description
+from mnist_cnn.training.loop import compile_model
 
 
 def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: int) -> float:
@@ -54,23 +53,38 @@ def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: i
     return (time.perf_counter() - started) / steps * 1000
 
 
+def _segments(classifier: keras.Model) -> list[list]:
+    """The classifier's convolution units cut at each Conv2D: [conv], [max-pool?, norm, ReLU], ..."""
+    segments: list[list] = []
+    for layer in classifier.layers:
+        if isinstance(layer, layers.Flatten):
+            break
+        if isinstance(layer, layers.Conv2D):
+            segments += [[layer], []]
+        elif segments:
+            segments[-1].append(layer)
+    return [segment for segment in segments if segment]
+
+
 def network_pieces(config: Config):
-    """(name, input shape, layer makers) of each convolution and what follows it, as in `model._unit`."""
-    side, channels = 28, 1
-    for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
-        for index in range(convs):
-            pool = index == convs - 1
-            out_side = side - 2 if config.padding == "valid" else side
-            yield (f"conv {channels}->{filters} at {side}x{side}", (side, side, channels),
-                   lambda f=filters: [layers.Conv2D(f, 3, use_bias=False, padding=config.padding)])
-            side, channels = out_side, filters
-            name = f"{'max-pool + ' if pool else ''}batch norm + ReLU at {side}x{side}x{channels}"
-            for norm in (layers.BatchNormalization, FusedBatchNormalization):
-                yield (f"{name}, {norm.__name__}", (side, side, channels),
-                       lambda n=norm, p=pool: [*([layers.MaxPooling2D()] if p else []),
-                                               n(momentum=0.9), layers.Activation("relu")])
-            if pool:
-                side //= 2
+    """(name, input shape, layer maker) of each convolution and what follows it, taken from the network
+    `build_classifier` makes (new layers from each layer's config), with Keras' batch norm and the
+    fused one."""
+    plain = _segments(build_classifier(config))
+    fused = _segments(build_classifier(config, for_training=True))
+    for keras_piece, fused_piece in zip(plain, fused, strict=True):
+        head = keras_piece[0]
+        shape = tuple(head.input.shape[1:])
+        side = f"{shape[0]}x{shape[1]}"
+        if isinstance(head, layers.Conv2D):
+            variants = [(f"conv {shape[2]}->{head.filters} at {side}", keras_piece)]
+        else:
+            name = " + ".join(type(layer).__name__ for layer in keras_piece[:-1])
+            variants = [(f"{name} + ReLU at {side}x{shape[2]}", keras_piece),
+                        (f"... with {type(fused_piece[-2]).__name__}", fused_piece)]
+        for label, piece in variants:
+            yield label, shape, lambda piece=piece: [type(layer).from_config(layer.get_config())
+                                                     for layer in piece]
 
 
 def whole_step_seconds(config: Config, fused: bool, steps: int) -> float:

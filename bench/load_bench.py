@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mnist_cnn import csv_format, dataset
+from mnist_cnn.data import csv_format, dataset
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FILES = [DATA / "mnist_train.csv.gz", DATA / "mnist_test.csv.gz"]

@@ -42,9 +42,9 @@ def child(pipeline: str, passes: int, precision: str) -> None:
     import tensorflow as tf
 
     from mnist_cnn.config import Config
-    from mnist_cnn.dataset import load_dataset, one_hot, to_model_input
+    from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
     from mnist_cnn.model import build_model
-    from mnist_cnn.train import compile_model, without_autotuning
+    from mnist_cnn.training.loop import compile_model, without_autotuning
 
     keras.mixed_precision.set_global_policy(precision)
     config = Config.from_profile("full", train_limit=IMAGES + 6000)
@@ -79,7 +79,7 @@ def main() -> None:
         child(args.child, args.passes, args.precision)
         return
 
-    from mnist_cnn.devices import cpu_description
+    from mnist_cnn.training.devices import cpu_description
 
     print(f"On {cpu_description()}, {args.precision}, {IMAGES} images a pass", flush=True)
     passes: dict[str, list[dict]] = {name: [] for name in PIPELINES}

@@ -32,11 +32,11 @@ import keras
 import numpy as np
 
 from mnist_cnn.config import Config
-from mnist_cnn.dataset import load_dataset, one_hot, to_model_input
-from mnist_cnn.devices import choose_precision, cpu_description, device_description
-from mnist_cnn.evaluate import predict_probabilities
+from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
+from mnist_cnn.evaluation.metrics import predict_probabilities
 from mnist_cnn.pipeline import library_versions
-from mnist_cnn.train import EpochRecorder, train
+from mnist_cnn.training.devices import choose_precision, cpu_description, device_description
+from mnist_cnn.training.loop import EpochRecorder, train
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI_SEED = ("full",)  # the recipes whose target is a mean over seeds: --seeded's default

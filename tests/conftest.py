@@ -9,17 +9,41 @@ from pathlib import Path
 import pytest
 
 from mnist_cnn.config import Config
-from mnist_cnn.dataset import load_dataset
+from mnist_cnn.data.dataset import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def pytest_collection_modifyitems(items):
+def pytest_addoption(parser):
+    parser.addoption(
+        "--runtimes", action="store_true",
+        help="also run the tests that build users' runtimes (Colab's, older Keras); default: off",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
     """A test that needs the session's trained model trains one: it is slow, whatever its marks say,
-    so `pytest -m "not slow"` trains nothing."""
+    so `pytest -m "not slow"` trains nothing. The runtimes tests build environments from the registries
+    (minutes): they run only with --runtimes, whatever -m says."""
+    kept, dropped = [], []
     for item in items:
         if "trained" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+        runtimes = item.get_closest_marker("runtimes") is not None
+        (dropped if runtimes and not config.getoption("--runtimes") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _the_fast_loop_trains_nothing(request, monkeypatch):
+    """A test not marked slow that reaches the training loop fails at once, naming itself."""
+    if request.node.get_closest_marker("slow") is None:
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} trains a model but is not marked slow")
+
+        monkeypatch.setattr("mnist_cnn.training.loop._train", refuse)
 
 
 @pytest.fixture(scope="session")

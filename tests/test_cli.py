@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from mnist_cnn.cli import build_parser, main
-from mnist_cnn.csv_files import load_csv
-from mnist_cnn.evaluate import predict_probabilities
-from mnist_cnn.model_io import load_model
+from mnist_cnn.data.csv_files import load_csv
+from mnist_cnn.evaluation.metrics import predict_probabilities
+from mnist_cnn.serving.model_io import load_model
 from tests.conftest import ROOT
 
 MODEL = "MODEL"  # stands for the committed model in argument lists: no test here waits for training
@@ -41,7 +41,7 @@ def test_every_option_states_its_default(command):
 @pytest.fixture(scope="module")
 def tflite(tmp_path_factory):
     """The committed model exported to .tflite (checked against Keras by the export itself)."""
-    from mnist_cnn.export import export_model
+    from mnist_cnn.serving.export import export_model
 
     path = tmp_path_factory.mktemp("tflite") / "model.tflite"
     export_model(load_model(_MODEL_PATH), path, "tflite")
@@ -190,7 +190,7 @@ def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_
                           capture_output=True, text=True, timeout=120)
     *rows, verdict = [json.loads(line) for line in done.stdout.splitlines()]
     assert verdict == {"status": 0, "tensorflow": False, "keras": False}, done.stderr[-2000:]
-    from mnist_cnn.predict import load_images
+    from mnist_cnn.serving.predict import load_images
 
     expected = predict_probabilities(load_model(_MODEL_PATH), load_images(paths))
     assert [row["label"] for row in rows] == [str(i) for i in expected.argmax(axis=1)]
@@ -213,6 +213,7 @@ def test_bad_train_settings_give_one_line_and_status_2(extra, message, capsys, t
     assert not (tmp_path / "models").exists()
 
 
+@pytest.mark.slow  # exports a TFLite model first
 def test_a_closed_pipe_ends_predict_quietly(tmp_path, tflite):
     """`mnist-cnn predict ... | head -1`: the reader goes away, and that is not bad input."""
     paths = digit_files(tmp_path, 3)

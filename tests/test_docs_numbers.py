@@ -86,18 +86,40 @@ FILE_SUFFIXES = {"keras", "h5", "tflite", "onnx", "ipynb", "csv", "json"}
 PATH = re.compile(r"(?<![\w/.-])((?:src|tests|bench|data|docs|models|figures|notebooks|\.ci)/[\w./-]*[\w])")
 
 
+def resolves(dotted: str) -> bool:
+    """`mnist_cnn.a.b.c`: the longest prefix that is a module exists, and the rest are attributes of it
+    (a subpackage's re-exported names included)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(parts[:cut])
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if found:
+            value = importlib.import_module(module)
+            for attribute in parts[cut:]:
+                if not hasattr(value, attribute):
+                    return False
+                value = getattr(value, attribute)
+            return True
+    return False
+
+
+def test_the_module_check_catches_a_stale_name():
+    assert resolves("mnist_cnn.serving.predict.read_image")
+    assert resolves("mnist_cnn.serving.read_image")
+    assert not resolves("mnist_cnn.predict")
+    assert not resolves("mnist_cnn.serving.predict.no_such_function")
+
+
 @pytest.mark.parametrize("name", sorted(texts()))
 def test_every_module_and_path_named_exists(name):
     text = texts()[name]
     for dotted in sorted(set(MODULE.findall(text))):
-        parts = dotted.split(".")
-        if parts[1] in FILE_SUFFIXES:  # a file name such as mnist_cnn.keras
+        if dotted.split(".")[1] in FILE_SUFFIXES:  # a file name such as mnist_cnn.keras
             continue
-        # mnist_cnn.module or mnist_cnn.module.name: the module must exist, and the name in it
-        module = ".".join(parts[:2])
-        assert importlib.util.find_spec(module) is not None, (name, dotted)
-        if len(parts) > 2:
-            assert hasattr(importlib.import_module(module), parts[2]), (name, dotted)
+        assert resolves(dotted), (name, dotted)
     for path in sorted(set(PATH.findall(text))):
         if "<" in path or "*" in path or path in MISSING_ON_PURPOSE:
             continue

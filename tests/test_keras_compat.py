@@ -18,9 +18,9 @@ from mnist_cnn.keras_compat import (
     renormalises,
     weight_average_pairs,
 )
-from mnist_cnn.model_io import save_model
-from mnist_cnn.run_state import best_epoch
-from mnist_cnn.train import AtomicModelCheckpoint
+from mnist_cnn.serving.model_io import save_model
+from mnist_cnn.training.loop import AtomicModelCheckpoint
+from mnist_cnn.training.run_state import best_epoch
 
 NEWER_THAN_KERAS_3_8 = ("renorm", "input_axes", "output_axes", "quantization_config")
 

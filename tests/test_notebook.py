@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from mnist_cnn.native_logs import KNOWN_NOISE
-from mnist_cnn.plots import OWN_IMAGES, REPORT_FIGURES
+from mnist_cnn.evaluation.plots import OWN_IMAGES, REPORT_FIGURES
+from mnist_cnn.io.native_logs import KNOWN_NOISE
 from tests.conftest import ROOT
 
 papermill = pytest.importorskip("papermill")
@@ -134,6 +134,7 @@ def test_own_images_are_skipped_for_other_class_names(tmp_path):
     assert not (tmp_path / "figures" / "own_images.png").exists()
 
 
+@pytest.mark.slow  # runs the setup cell in a fresh kernel
 def test_colab_setup_stops_with_one_line_while_repo_url_is_the_placeholder_or_unreachable(tmp_path):
     colab = tmp_path / "content"
     colab.mkdir()

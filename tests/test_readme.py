@@ -66,9 +66,9 @@ def test_committed_run_is_calibrated_without_changing_a_prediction():
 
 
 def test_committed_model_loads_safely_and_scores_what_its_record_says():
-    from mnist_cnn.csv_files import load_csv
-    from mnist_cnn.evaluate import predict_probabilities
-    from mnist_cnn.model_io import load_model
+    from mnist_cnn.data.csv_files import load_csv
+    from mnist_cnn.evaluation.metrics import predict_probabilities
+    from mnist_cnn.serving.model_io import load_model
 
     model = load_model(ROOT / "models" / "mnist_cnn.keras")
     assert [layer.name for layer in model.layers][-2:] == ["temperature", "probabilities"]

@@ -3,7 +3,7 @@
 Three digits are drawn here with lines and arcs, as a person might with a thick pen: they come from
 no dataset. Two are MNIST test images printed large and photographed, in effect: dark on a light,
 slightly uneven page, off-centre, one saved as JPEG. None of them is 28x28 or centred, so each needs
-the MNIST-style preparation that `mnist_cnn.predict.prepare_image` does.
+the MNIST-style preparation that `mnist_cnn.serving.predict.prepare_image` does.
 """
 
 from pathlib import Path
@@ -44,7 +44,7 @@ def photographed(digit: np.ndarray, canvas=(300, 400), at=(150, 40), scale=8) ->
 
 
 def main() -> None:
-    from mnist_cnn.csv_files import load_csv
+    from mnist_cnn.data.csv_files import load_csv
 
     for name, image in drawn_digits().items():
         image.save(HERE / name)

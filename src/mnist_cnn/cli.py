@@ -28,7 +28,7 @@ CSV_SUFFIXES = (".csv", ".gz", ".zip")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0, or 2 for bad input)."""
-    from mnist_cnn.limits import Limits
+    from mnist_cnn.io.limits import Limits
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -38,8 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     if not args.tf_logs:
         _hide_native_logs()
-    from mnist_cnn.errors import InputFileError  # a CSV, image or model file that cannot be used
-    from mnist_cnn.export import ExportError
+    from mnist_cnn.io.errors import InputFileError  # a CSV, image or model file that cannot be used
+    from mnist_cnn.serving.export import ExportError
 
     handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
                 "demo": _demo}
@@ -71,10 +71,14 @@ def _hide_native_logs() -> None:
     """
     import warnings
 
-    from mnist_cnn.native_logs import silence_native_stderr
+    from mnist_cnn.io.native_logs import silence_native_stderr
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore")
+    # TensorFlow's and its companions' known user-facing noise only: a DeprecationWarning (Keras
+    # announcing a breaking change) still shows
+    noisy = r"(tensorflow|absl|google|keras|h5py|gradio)\b"
+    for category in (UserWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=noisy)
     # for the rest of the process, not a scope: TensorFlow also writes while the interpreter exits
     original = silence_native_stderr()
     if original is not None:
@@ -87,7 +91,7 @@ class BadInputError(ValueError):
 
 def _train(args: argparse.Namespace) -> None:
     from mnist_cnn import pipeline
-    from mnist_cnn.evaluate import summary_line
+    from mnist_cnn.evaluation.metrics import summary_line
 
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
              "seed": args.seed, "data_dir": args.data_dir, "train_csv": args.train_csv,
@@ -114,9 +118,9 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from mnist_cnn import evaluate as ev
-    from mnist_cnn.csv_files import load_csv
-    from mnist_cnn.dataset import check_labels
+    from mnist_cnn.data.csv_files import load_csv
+    from mnist_cnn.data.dataset import check_labels
+    from mnist_cnn.evaluation import metrics as ev
 
     # the CSV first: a bad or oversized file is refused in a second, before TensorFlow starts
     images, labels = load_csv(args.csv, limits=args.limits)
@@ -134,7 +138,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from mnist_cnn.predict import load_images, predict_digits, write_submission
+    from mnist_cnn.serving.predict import load_images, predict_digits, write_submission
 
     csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
     if csvs and len(args.inputs) > 1:
@@ -146,11 +150,11 @@ def _predict(args: argparse.Namespace) -> None:
     # inputs first: a bad or oversized file, or a read-only target, is refused in a second, before
     # any model is loaded (TensorFlow takes seconds to start)
     if args.submission:
-        from mnist_cnn.files import check_writable_target
+        from mnist_cnn.io.files import check_writable_target
 
         check_writable_target(args.submission)
     if csvs:
-        from mnist_cnn.csv_files import load_csv
+        from mnist_cnn.data.csv_files import load_csv
 
         images, _ = load_csv(csvs[0], limits=args.limits)
         sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
@@ -171,7 +175,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from mnist_cnn.export import default_output, export_model
+    from mnist_cnn.serving.export import default_output, export_model
 
     model = _load_model(args)
     output = args.output or default_output(args.model, args.fmt)
@@ -183,10 +187,10 @@ def _export(args: argparse.Namespace) -> None:
 def _load_model(args: argparse.Namespace):
     """`args.model` loaded by Keras once `check_model_archive` passes it: the caps and a sound .keras
     zip are checked before TensorFlow starts (and before Keras would inflate a member in memory)."""
-    from mnist_cnn.model_files import check_model_archive
+    from mnist_cnn.io.model_files import check_model_archive
 
     check_model_archive(args.model, args.limits)
-    from mnist_cnn.model_io import load_model
+    from mnist_cnn.serving.model_io import load_model
 
     return load_model(args.model, args.limits)
 
@@ -194,7 +198,7 @@ def _load_model(args: argparse.Namespace):
 def _load_predictor(args: argparse.Namespace):
     """A model to predict with: a .tflite export through LiteRT alone (no TensorFlow to start, so it
     answers at once), anything else through `_load_model`."""
-    from mnist_cnn import litert
+    from mnist_cnn.serving import litert
 
     if args.model.suffix == litert.SUFFIX:
         return litert.load_litert_model(args.model, args.limits)
@@ -202,7 +206,7 @@ def _load_predictor(args: argparse.Namespace):
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from mnist_cnn import demo
+    from mnist_cnn.serving import demo
 
     try:  # before the model: the optional extra may be missing, and TensorFlow takes seconds to start
         demo.require_gradio()

@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit", action="append", default=[], metavar="NAME=VALUE",
         help="change a cap on input files, e.g. csv_text_bytes=2GiB or image_pixels=100M; repeatable "
-        "(the caps and their defaults: mnist_cnn.limits.Limits)",
+        "(the caps and their defaults: mnist_cnn.io.limits.Limits)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     defaults = Config()

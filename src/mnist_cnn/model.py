@@ -23,7 +23,7 @@ from keras import layers, ops
 
 from mnist_cnn.config import Config
 from mnist_cnn.constants import IMAGE_SIDE
-from mnist_cnn.fused_norm import FusedBatchNormalization
+from mnist_cnn.training.fused_norm import FusedBatchNormalization
 
 LOGITS = "logits"  # the layer whose output calibration divides by the temperature
 PROBABILITIES = "probabilities"

@@ -16,19 +16,19 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnist_cnn import evaluate as ev
-from mnist_cnn import plots
-from mnist_cnn.calibration import Calibration, calibrate
 from mnist_cnn.config import Config
-from mnist_cnn.dataset import Dataset, load_dataset, to_model_input
-from mnist_cnn.devices import cpu_description, device_description
-from mnist_cnn.errors import CSVFormatError
-from mnist_cnn.limits import DEFAULT_LIMITS, Limits
-from mnist_cnn.model_io import save_history, save_model
+from mnist_cnn.data.dataset import Dataset, load_dataset, to_model_input
+from mnist_cnn.evaluation import metrics as ev
+from mnist_cnn.evaluation import plots
+from mnist_cnn.evaluation.calibration import Calibration, calibrate
+from mnist_cnn.io.errors import CSVFormatError
+from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
+from mnist_cnn.serving.model_io import save_history, save_model
+from mnist_cnn.training.devices import cpu_description, device_description
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
            "run", "save", "save_model"]
-from mnist_cnn.train import TrainResult, train
+from mnist_cnn.training.loop import TrainResult, train
 
 
 @dataclass

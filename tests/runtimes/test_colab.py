@@ -105,7 +105,7 @@ def test_the_notebook_runs_on_colabs_runtime_and_breaks_nothing_there(colab_pyth
     assert "keras 3.13.2" in printed  # the versions line: the notebook ran on Colab's Keras
 
     # the C fast path of the CSV reader was built for Python 3.13 by the setup cell's install
-    fast = subprocess.run([str(colab_python), "-c", "import mnist_cnn._fastcsv"], capture_output=True,
+    fast = subprocess.run([str(colab_python), "-c", "import mnist_cnn.data._fastcsv"], capture_output=True,
                           text=True, cwd=tmp_path)
     assert fast.returncode == 0, fast.stderr[-2000:]
 

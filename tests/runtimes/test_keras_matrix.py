@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_cnn.csv_files import load_csv
-from mnist_cnn.dataset import to_model_input
+from mnist_cnn.data.csv_files import load_csv
+from mnist_cnn.data.dataset import to_model_input
 from tests.conftest import ROOT
 from tests.runtimes.environments import COLAB, HOME, RUNTIMES, build, environment, keras_overlay, python_for
 
@@ -25,10 +25,10 @@ COMMITTED = (ROOT / "models" / "mnist_cnn.keras", ROOT / "models" / "mnist_cnn.h
 # the tests that train, resume and save, run under each Keras the floor allows
 TRAINING_TESTS = (
     "tests/test_keras_compat.py",
-    "tests/test_model_train.py::test_one_epoch_end_to_end_learns_saves_and_reloads",
-    "tests/test_model_train.py::test_a_killed_run_resumes_from_its_last_finished_epoch",
-    "tests/test_model_train.py::test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resume",
-    "tests/test_fused_norm.py",
+    "tests/training/test_loop.py::test_one_epoch_end_to_end_learns_saves_and_reloads",
+    "tests/training/test_loop.py::test_a_killed_run_resumes_from_its_last_finished_epoch",
+    "tests/training/test_loop.py::test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resume",
+    "tests/training/test_fused_norm.py",
 )
 
 
@@ -90,7 +90,7 @@ def test_saved_models_load_and_predict_alike(runtime, keras_version, committed_r
 
 def test_exports_load_in_colabs_tensorflow(tmp_path, fresh):
     """The SavedModel and the .tflite file, for those whose Keras 2 cannot read a Keras 3 file."""
-    from mnist_cnn.export import export_model
+    from mnist_cnn.serving.export import export_model
 
     trained, reference = fresh
     sample = np.load(reference)["images"][:100]

@@ -1,0 +1,231 @@
+"""The files themselves: bounded reads of untrusted files, safe writes, digests.
+
+Capped decompression of what is read is `mnist_cnn.io.inflate`'s; the caps are `mnist_cnn.io.limits`'.
+
+- `check_regular_file` / `read_regular_file`: only regular files are read. Whether a path is a
+  named pipe (which would block forever without a writer), a device such as /dev/zero (which never
+  ends), a directory or a socket is decided by `stat` before anything is opened, and the size cap
+  from the same `stat` before a byte is read.
+- `open_nonblocking`: how such a file is opened, so a pipe swapped in after the check cannot hang.
+- `atomic_path`, `atomic_write`: every writer's helper; they refuse to replace a read-only target and
+  name the target, never its temporary file, when they may not write.
+- `file_sha256`, `read_checksums`: what checksums a file has and which are listed for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from mnist_cnn.io.errors import InputFileError, OutputPermissionError
+from mnist_cnn.io.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, GiB, Limits, MiB, format_quantity
+
+CHUNK = 4 * MiB  # what is hashed at a time
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_regular_file(
+    path: str | os.PathLike,
+    cap: str | int,
+    what: str,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    error: type[InputFileError] = InputFileError,
+    also: tuple[str, ...] = (),
+) -> os.stat_result:
+    """`stat` of `path` when it is a regular file within `cap`: a `Limits` field name, or a size.
+
+    `what` names what was expected, with its article ("a CSV file"), for the messages.
+
+    Raises:
+        `error`: missing, unreadable, or not a regular file (nothing is opened to find out).
+        LimitError: larger than the cap.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise error(path, "file not found") from None
+    except OSError as err:
+        raise error(path, f"cannot be read ({err.strerror or err})") from None
+    _check_kind(path, info, what, error)
+    if isinstance(cap, int):
+        if info.st_size > cap:
+            raise error(path, f"is {_size(info.st_size)}, more than {what} can be ({_size(cap)})")
+    elif info.st_size > getattr(limits, cap):
+        raise limits.exceeded(cap, path, f"is {_size(info.st_size)}", value=info.st_size, also=also)
+    return info
+
+
+def read_regular_file(
+    path: str | os.PathLike,
+    cap: str | int,
+    what: str,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    error: type[InputFileError] = InputFileError,
+    also: tuple[str, ...] = (),
+) -> bytes:
+    """The bytes of a regular file within cap `cap`: `check_regular_file`, then one bounded read.
+
+    The file is opened non-blocking and checked again through its descriptor, so a pipe swapped in
+    after the `stat` cannot hang the read; a file that grows while it is read is refused.
+    """
+    size = check_regular_file(path, cap, what, limits=limits, error=error, also=also).st_size
+    try:
+        handle = open_nonblocking(path)
+    except OSError as err:
+        raise error(path, f"cannot be read ({err.strerror or err})") from None
+    with handle:
+        _check_kind(path, os.fstat(handle.fileno()), what, error)
+        parts, wanted = [], size + 1  # one byte more than stat said, to notice growth
+        try:
+            # a loop: Linux returns at most 2 GiB from one read, and a cap may be raised past that
+            while wanted > 0 and (part := handle.read(min(wanted, GiB))):
+                parts.append(part)
+                wanted -= len(part)
+        except OSError as err:
+            raise error(path, f"cannot be read ({err.strerror or err})") from None
+    data = b"".join(parts)  # the one part itself, uncopied, for any file under 1 GiB
+    if len(data) != size:
+        raise error(path, "changed size while it was read (is it still being written?)")
+    return data
+
+
+def open_nonblocking(path: str | os.PathLike) -> IO[bytes]:
+    """Open for reading without blocking: a named pipe put where a file was checked cannot hang it.
+
+    Unbuffered, so one `read(n)` is one bounded system call.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    return os.fdopen(fd, "rb", buffering=0)
+
+
+def _check_kind(path: str | os.PathLike, info: os.stat_result, what: str, error: type) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise error(path, f"is a directory, not {what}")
+    if stat.S_ISREG(info.st_mode):
+        return
+    kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+    raise error(path, f"is {kind}, not {what}; only regular files are read")
+
+
+def _size(value: int) -> str:
+    return format_quantity(value, "bytes")
+
+
+# -- writing -----------------------------------------------------------------------------------------
+
+
+def check_writable_target(target: str | os.PathLike) -> None:
+    """Refuse, before any work, to replace an existing read-only file.
+
+    Read-only is judged by the mode bits as well as by `os.access`: an administrator's account
+    could otherwise replace a file its owner marked read-only without noticing.
+
+    Raises:
+        OutputPermissionError: the target exists and may not be written.
+    """
+    try:
+        info = os.stat(target)
+    except OSError:
+        return  # absent (or unreachable, which writing will report)
+    if stat.S_ISREG(info.st_mode) and (not info.st_mode & 0o222 or not os.access(target, os.W_OK)):
+        raise OutputPermissionError(
+            target, "is read-only; refusing to replace it (make it writable, or write elsewhere)"
+        )
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside `target` to write, renamed onto `target` after the block: every writer's
+    helper (file handles through `atomic_write`, Keras' `save` and `save_weights` by path).
+
+    The temporary name keeps every ending of the target's (Keras insists on ".weights.h5"). After the
+    block the file is fsync'ed, given the mode a plain open() would give it, and renamed into place; a
+    crash part-way leaves the old `target` (or none) and no half-written file under its name. An
+    existing read-only target is refused before any work.
+
+    Raises:
+        OutputPermissionError: the target is read-only or its folder may not be written; names
+            the target, never the temporary file.
+    """
+    target = Path(target)
+    check_writable_target(target)
+    folder = target.parent
+    try:
+        ending = "".join(target.suffixes)
+        fd, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=ending)
+    except PermissionError:
+        raise OutputPermissionError(
+            target, f"cannot be written: no permission to create files in {folder}/"
+        ) from None
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600): give it the mode a plain open() would have
+        os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
+        os.replace(temp, target)
+    except PermissionError as err:
+        temp.unlink(missing_ok=True)
+        raise OutputPermissionError(target, f"cannot be written ({err.strerror or err})") from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(target: str | os.PathLike, write: Callable[[IO[Any]], Any], mode: str = "wb") -> None:
+    """Call `write(handle)` on a temporary file beside `target`, then rename it into place (`atomic_path`).
+
+    Raises:
+        OutputPermissionError: the target is read-only or its folder may not be written.
+    """
+    with atomic_path(target) as temp, open(temp, mode) as handle:
+        write(handle)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# -- digests -----------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read a chunk at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_checksums(sums_file: str | os.PathLike) -> dict[str, str]:
+    """The `sha256sum` listing in `sums_file` as {file name: hex digest}.
+
+    Raises:
+        InputFileError: not a regular file, or larger than any real listing.
+    """
+    listing: dict[str, str] = {}
+    text = read_regular_file(sums_file, CHECKSUMS_MAX_BYTES, "a checksum list").decode("utf-8", "replace")
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            listing[parts[1].lstrip("*")] = parts[0].lower()
+    return listing

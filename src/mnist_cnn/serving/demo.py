@@ -1,0 +1,266 @@
+"""A draw-a-digit web page over a trained model: `mnist-cnn demo MODEL`, built with Gradio.
+
+People draw a digit with the mouse or a finger, or upload a photo, and see the 28x28 image the model
+receives (enlarged, nearest-neighbour) and its three most likely classes. Every image takes the path
+`mnist-cnn predict` takes: the drawing or the upload is a file that `read_image` reads under the same
+caps, then `prepare_image` and `predict_digits` answer, so the page, the notebook and the command agree.
+
+The page also serves one API endpoint, `predict`: one image file in (`gradio_client.handle_file`), out
+a label with the probability of every class. A bad upload (not an image, over a cap, nothing drawn)
+is a message on the page, or a `gradio.Error` for an API client; the server goes on serving.
+
+Gradio is an optional extra (`pip install "mnist-cnn[demo]"`), imported only inside these functions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mnist_cnn.io.errors import InputFileError
+from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
+from mnist_cnn.serving.predict import IMAGE_FORMATS, Prediction, predict_digits, prepare_image, read_image
+
+if TYPE_CHECKING:
+    import gradio
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "GRADIO_MISSING", "DigitReader", "build_demo", "launch",
+           "require_gradio"]
+
+DEFAULT_HOST = "127.0.0.1"  # this machine only: exposing the page is the caller's explicit choice
+DEFAULT_PORT = 7860  # Gradio's usual port
+GRADIO_MISSING = 'demo needs gradio: pip install "mnist-cnn[demo]"'
+PREVIEW_SCALE = 8  # the 28x28 input shown as 224x224, each pixel a visible square
+TOP_SHOWN = 3
+CANVAS_SIDE = 400
+# MNIST's strokes are about 2-3 pixels of a 20-pixel digit: on a 400-pixel canvas a digit drawn
+# 250-300 pixels tall needs a brush about 30 pixels wide to look like one after scaling
+BRUSH_RADIUS = 18
+# uploads and drawings are files in Gradio's cache: clear those older than an hour, every hour
+CACHE_SWEEP = (3600, 3600)
+_EXTENSIONS = {"JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff")}
+UPLOAD_TYPES = [ext for fmt in IMAGE_FORMATS for ext in _EXTENSIONS.get(fmt, (f".{fmt.lower()}",))]
+# the brush is the first button of the sketchpad's tool bar (its label is translated); it works only
+# once the canvas is set up, so the page tries until the button shows as chosen, for 10 s at most
+_SELECT_BRUSH = """() => {
+    let tries = 0;
+    const pick = () => {
+        const brush = document.querySelector('#sketch .toolbar-wrap button');
+        if (brush && brush.classList.contains('highlight')) return;
+        if (brush) brush.click();
+        if (++tries < 50) setTimeout(pick, 200);
+    };
+    pick();
+}"""
+EMPTY_DRAWING = "The drawing is empty: draw a digit first."
+ERROR_TITLE = "Cannot use this image"
+NO_UPLOAD = "Upload an image first (PNG, JPEG, BMP, GIF, TIFF or WebP)."
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the page shows for one image: the model's input, its prediction, every class's probability."""
+
+    digit: np.ndarray  # uint8 (28, 28), light on dark, as the model receives it
+    prediction: Prediction  # `top` lists every class, most likely first
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return dict(self.prediction.top)
+
+    def preview(self, scale: int = PREVIEW_SCALE) -> np.ndarray:
+        """The 28x28 input enlarged by repeating pixels (nearest-neighbour: no smoothing to mislead)."""
+        return np.kron(self.digit, np.ones((scale, scale), dtype=np.uint8))
+
+
+class DigitReader:
+    """Image files to predictions, as `mnist-cnn predict` makes them, one at a time.
+
+    One prediction runs at a time: LiteRT's interpreter is not thread-safe, and Gradio runs the
+    page's and the API's events on worker threads.
+    """
+
+    def __init__(self, model: Any, class_names: Sequence[str], limits: Limits = DEFAULT_LIMITS) -> None:
+        self.model = model
+        self.class_names = tuple(class_names)
+        self.limits = limits
+        self._lock = threading.Lock()
+
+    def read(self, path: str | os.PathLike, source: str | None = None, *, drawing: bool = False) -> Answer:
+        """Predict one image file; `source` names it in messages (default: the file's name).
+
+        Raises:
+            InputFileError: not an image, over a cap in `limits`, or no digit in it (a drawing with
+                nothing drawn says so).
+        """
+        source = source or Path(path).name
+        try:
+            gray = read_image(path, self.limits)
+            if drawing and float(gray.max() - gray.min()) == 0.0:
+                raise InputFileError(source, EMPTY_DRAWING)
+            digit = prepare_image(gray, source)
+        except InputFileError as err:
+            # the upload's place in Gradio's cache means nothing to the person who sent it
+            if str(path) != source and err.path == str(path):
+                raise type(err)(source, err.reason) from None
+            raise
+        with self._lock:
+            prediction = predict_digits(self.model, digit[np.newaxis], self.class_names, [source],
+                                        top=len(self.class_names))[0]
+        return Answer(digit, prediction)
+
+
+def require_gradio() -> None:
+    """Import Gradio, or raise ImportError with `GRADIO_MISSING` (it is an optional extra)."""
+    try:
+        import gradio  # noqa: F401
+    except ImportError as err:
+        raise ImportError(GRADIO_MISSING) from err
+
+
+def _message(err: InputFileError) -> str:
+    return err.reason if err.reason == EMPTY_DRAWING else str(err)
+
+
+def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAULT_LIMITS) -> gradio.Blocks:
+    """The page: a sketchpad and an upload, the model's 28x28 input, the top 3, and the `predict` API.
+
+    `model` is a Keras model or a `LiteRTModel`; `class_names` its classes in output order.
+    """
+    import gradio as gr
+
+    reader = DigitReader(model, class_names, limits)
+
+    def show(path: str | None, source: str, *, drawing: bool = False) -> tuple[Any, Any, str]:
+        """The page's outputs for one file: preview, top classes, status line; errors as the status."""
+        if path is None:
+            return None, None, EMPTY_DRAWING if drawing else NO_UPLOAD
+        try:
+            answer = reader.read(path, source, drawing=drawing)
+        except InputFileError as err:
+            return None, None, f"**{ERROR_TITLE}.** {_message(err)}"
+        best = answer.prediction
+        # the Label rounds to whole percents; the line gives the top 3 to a tenth
+        runners_up = ", ".join(f"{name} {p:.1%}" for name, p in best.top[1:TOP_SHOWN])
+        verdict = f"The model reads **{best.label}** ({best.confidence:.1%}); next: {runners_up}."
+        return answer.preview(), answer.probabilities, verdict
+
+    def predict_drawing(drawing: dict | None) -> tuple[Any, Any, str]:
+        return show((drawing or {}).get("composite"), "the drawing", drawing=True)
+
+    def predict_upload(path: str | None) -> tuple[Any, Any, str]:
+        return show(path, Path(path).name if path else "the upload")
+
+    def predict(image: str | None) -> dict[str, float]:
+        """One image file in; out the most likely class and every class's probability."""
+        if image is None:
+            raise gr.Error(NO_UPLOAD, title=ERROR_TITLE, print_exception=False)
+        try:
+            return reader.read(image).probabilities
+        except InputFileError as err:
+            raise gr.Error(_message(err), title=ERROR_TITLE, print_exception=False) from None
+
+    with gr.Blocks(title="MNIST digit reader", analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
+        gr.Markdown("# Draw a digit\nDraw one digit, 0 to 9, large and centred, then press **Predict**; "
+                    "or upload a photo of one. The model sees the 28x28 image on the right.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                with gr.Tab("Draw"):
+                    sketch = gr.Sketchpad(
+                        label="Your digit", type="filepath", format="png", image_mode="RGBA",
+                        canvas_size=(CANVAS_SIDE, CANVAS_SIDE), fixed_canvas=True, layers=False,
+                        height=CANVAS_SIDE + 80,
+                        transforms=(), brush=gr.Brush(colors=["#000000"], color_mode="fixed",
+                                                      default_size=BRUSH_RADIUS),
+                        elem_id="sketch",
+                    )
+                    draw_button = gr.Button("Predict", variant="primary", elem_id="predict-drawing")
+                with gr.Tab("Upload"):
+                    upload = gr.File(label="A photo or scan of one digit", file_types=UPLOAD_TYPES,
+                                     type="filepath", elem_id="upload")
+            with gr.Column(scale=2):
+                preview = gr.Image(label="What the model receives (28x28)", type="numpy", format="png",
+                                   interactive=False, height=PREVIEW_SCALE * 28 + 40, buttons=["download"],
+                                   elem_id="preview")
+                top = gr.Label(label=f"Top {TOP_SHOWN}", num_top_classes=TOP_SHOWN, elem_id="top")
+                status = gr.Markdown(elem_id="status")
+        # the API's output: a label listing every class (the page's Label keeps only the top 3)
+        every_class = gr.Label(visible=False)
+        api_button = gr.Button(visible=False)
+
+        # Gradio's sketchpad starts with no tool chosen ("select the draw tool to start"): choose
+        # the brush as the page opens, so a finger or the mouse draws at once
+        demo.load(None, js=_SELECT_BRUSH)
+        # one queue for all three events: a single prediction at a time (see DigitReader)
+        page = {"outputs": [preview, top, status], "concurrency_id": "model", "api_visibility": "private"}
+        draw_button.click(predict_drawing, sketch, **page)
+        upload.upload(predict_upload, upload, **page)
+        api_button.click(predict, upload, every_class, api_name="predict", concurrency_id="model")
+    return demo
+
+
+def launch(
+    model: Any,
+    class_names: Sequence[str],
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    limits: Limits = DEFAULT_LIMITS,
+    block: bool = True,
+    quiet: bool = False,
+) -> gradio.Blocks:
+    """Serve the page at http://host:port/ (127.0.0.1: this machine only, unless told otherwise).
+
+    With `block` (the command) this returns when the server stops (Ctrl-C); without, it returns the
+    running Blocks at once, to be stopped with `.close()`. Uploads over `limits.image_file_bytes` are
+    refused by Gradio before they are stored.
+
+    Raises:
+        OSError: the port is taken.
+    """
+    demo = build_demo(model, class_names, limits=limits)
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(
+        server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
+        max_file_size=limits.image_file_bytes, prevent_thread_lock=not block, quiet=quiet,
+        footer_links=["api"],
+    )
+    return demo
+
+
+# what runs a notebook with no one at it: the page would only start a server nobody can draw on
+_HEADLESS_RUNNERS = ("papermill", "nbconvert", "nbclient", "jupyter-execute", "pytest")
+
+
+def running_headless() -> bool:
+    """Whether this process runs under a headless notebook runner (papermill and the like).
+
+    Colab and Jupyter start kernels from their servers; papermill, nbconvert and the tests start
+    them from their own process, which is found among this process's parents (or is this process,
+    for code that a test runs directly).
+    """
+    if importlib.util.find_spec("google.colab") is not None:
+        return False
+    try:
+        import psutil
+
+        this = psutil.Process()
+        commands = [" ".join(process.cmdline()).lower() for process in (this, *this.parents())]
+        return any(runner in command for command in commands for runner in _HEADLESS_RUNNERS)
+    except Exception:  # no psutil, or a parent we may not inspect: assume a person is there
+        return False
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    """A port that nothing listens on now, on `host` (the notebook's page may run more than once)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,265 @@
+"""Use a trained model: your own digit images, MNIST-style CSVs, and Kaggle submissions.
+
+Photos and drawings do not look like MNIST, so `prepare_image` brings them to its conventions first:
+grayscale, a light digit on a black background, cropped to the digit, scaled to fit a 20x20 box
+keeping its aspect, then placed in a 28x28 frame with its centre of mass in the middle (how LeCun et
+al. built MNIST from NIST's scans).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_cnn.constants import IMAGE_SIDE
+from mnist_cnn.data.csv_files import load_csv
+from mnist_cnn.evaluation.metrics import predict_probabilities
+from mnist_cnn.io.errors import ImageReadError, InputFileError
+from mnist_cnn.io.files import atomic_write, check_writable_target, read_regular_file
+from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
+
+__all__ = ["ImageReadError", "Prediction", "load_images", "predict_digits", "prepare_image", "read_image",
+           "write_submission"]
+
+DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
+# Below this share of the digit's full brightness a pixel counts as background when cropping: paper
+# texture and JPEG noise must not widen the box.
+INK_THRESHOLD = 0.2
+# what `read_image` opens (the formats the CLI's help lists): Pillow would otherwise try every plugin
+# it has, including rarely used decoders, on a downloaded file
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+# JPEGs over this many pixels are decoded reduced by libjpeg (1/2, 1/4 or 1/8, in grayscale) to a
+# long side of at least DRAFT_LONG_SIDE: a digit ends up 20 pixels tall, so nothing is lost, and a
+# 48 MP photo decodes in a sixteenth of the memory and time
+DRAFT_ABOVE_PIXELS = 16_000_000
+DRAFT_LONG_SIDE = 2048
+_HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A model's answer for one image: the class, its probability, and the best three."""
+
+    source: str
+    label: str
+    confidence: float
+    top: tuple[tuple[str, float], ...]
+
+    def describe(self) -> str:
+        others = ", ".join(f"{name} {p:.1%}" for name, p in self.top)
+        return f"{self.source}: {self.label} ({self.confidence:.1%}; top 3: {others})"
+
+
+def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """A PNG, JPEG, BMP, GIF, TIFF or WebP image as float grayscale in [0, 1].
+
+    Only regular files within `limits.image_file_bytes` are read, and an image's width x height is
+    checked against `limits.image_pixels` from its header, before a pixel is decoded. Transparent
+    parts count as white paper, so a dark digit on a transparent background reads as it looks in a
+    viewer. Images deeper than 8 bits are scaled, not clipped: 16-bit by 65535; 32-bit integers by
+    255 or 65535 where their values fit those ranges (8- or 16-bit data in a wider mode, as older
+    Pillow opens 16-bit PNGs), else from their own minimum and maximum; floats as they are where
+    they lie in [0, 1], by 255 where in [0, 255], else from their own minimum and maximum (there is
+    no standard scale for other float data, and `prepare_image` stretches contrast anyway).
+
+    Raises:
+        ImageReadError: missing, not a regular file, not an image of those formats, or unreadable.
+        LimitError: the file or its pixel count is over `limits`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    data = read_regular_file(path, "image_file_bytes", "an image", limits=limits, error=ImageReadError)
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns above its own threshold (89 MP) and refuses twice that; its warning
+            # becomes an error where our cap is the lower, so no image past the cap is ever decoded
+            below = limits.image_pixels < Image.MAX_IMAGE_PIXELS
+            warnings.simplefilter("error" if below else "ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as image:
+                width, height = image.size
+                limits.check("image_pixels", width * height, path, f"is {width}x{height} pixels ({{value}})")
+                if image.format == "JPEG" and width * height > DRAFT_ABOVE_PIXELS:
+                    scale = DRAFT_LONG_SIDE / max(width, height)
+                    image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
+                image.load()
+                gray = _to_gray(image, path)
+    except InputFileError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise _bomb_error(path, err, limits) from None
+    except UnidentifiedImageError:
+        formats = ", ".join(IMAGE_FORMATS)
+        raise ImageReadError(path, f"not an image Pillow can read as one of {formats}") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(path, f"cannot be read as an image ({err})") from None
+    if gray.size == 0:
+        raise ImageReadError(path, "the image is empty")
+    return gray
+
+
+def _to_gray(image, path: str | os.PathLike) -> np.ndarray:
+    """An opened, loaded Pillow image as float32 grayscale in [0, 1], transparency as white."""
+    from PIL import Image
+
+    if image.mode in _HIGH_DEPTH_MODES:
+        raw = np.asarray(image)
+        gray = _scale_deep(raw.astype(np.float32), image.mode, path)
+        if isinstance(image.info.get("transparency"), int):  # a 16-bit PNG's tRNS value: paper
+            gray[raw == image.info["transparency"]] = 1.0
+        return gray
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, rgba)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def _scale_deep(values: np.ndarray, mode: str, path: str | os.PathLike) -> np.ndarray:
+    """Values of a 16-bit, 32-bit integer or float image in [0, 1] (rules in `read_image`)."""
+    if mode.startswith("I;16"):
+        return values / 65535.0
+    if values.size == 0:
+        return values
+    if not np.isfinite(values).all():
+        raise ImageReadError(path, "the image has NaN or infinite pixel values")
+    low, high = float(values.min()), float(values.max())
+    if mode == "F" and low >= 0.0 and high <= 1.0:
+        return values
+    if low >= 0.0 and high <= 255.0:
+        return values / 255.0
+    if mode == "I" and low >= 0.0 and high <= 65535.0:
+        return values / 65535.0
+    if high == low:
+        return np.zeros_like(values)  # one flat colour, which prepare_image reports as such
+    return (values - low) / (high - low)
+
+
+def _bomb_error(path: str | os.PathLike, err: Exception, limits: Limits) -> InputFileError:
+    """Pillow's decompression-bomb refusal, as our cap's error where ours is what it exceeds."""
+    from PIL import Image
+
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    pixels = int(found.group(1)) if found else None
+    if pixels is None or pixels > limits.image_pixels:
+        megapixels = f"{pixels / 1e6:.1f} megapixels" if pixels else "too many pixels"
+        return limits.exceeded("image_pixels", path, f"is {megapixels}", value=pixels)
+    return ImageReadError(
+        path, f"is {pixels / 1e6:.1f} megapixels, beyond Pillow's own decompression-bomb stop "
+        f"({2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP); raise PIL.Image.MAX_IMAGE_PIXELS as well",
+    )
+
+
+def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np.ndarray:
+    """A grayscale image in [0, 1] (any size) as a uint8 28x28 MNIST-style digit.
+
+    Raises:
+        ImageReadError: the image holds no digit (it is one flat colour).
+    """
+    from PIL import Image
+
+    gray = np.asarray(gray, dtype=np.float32)
+    if gray.ndim != 2:
+        raise ImageReadError(source, f"expected a 2-D grayscale image, got shape {gray.shape}")
+    # the border is mostly background: a light border means dark ink on paper, which MNIST inverts
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    if background > 0.5:
+        gray, background = 1.0 - gray, 1.0 - background
+    ink, floor = gray, background
+    peak = float(ink.max())
+    if peak - floor < 0.1:
+        raise ImageReadError(source, "no digit found: the image is a single flat colour")
+    ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
+
+    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
+    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    height, width = ink.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # a box filter when shrinking averages every source pixel (anti-aliasing, as MNIST's digits are)
+    resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    digit = np.asarray(Image.fromarray(ink).resize(size, resample=resample), dtype=np.float32)
+    digit = np.clip(digit, 0.0, 1.0)
+
+    total = float(digit.sum())
+    if total <= 0:
+        raise ImageReadError(source, "no digit found after scaling")
+    rows_idx, cols_idx = np.indices(digit.shape)
+    centre_y = float((rows_idx * digit).sum() / total)
+    centre_x = float((cols_idx * digit).sum() / total)
+    # MNIST's digits have their centre of mass at (14, 14) in pixel indices, not at the geometric
+    # middle 13.5: measured on the test set, placing it at 13.5 left them a pixel up and left
+    middle = IMAGE_SIDE / 2.0
+    top = int(np.clip(round(middle - centre_y), 0, IMAGE_SIDE - digit.shape[0]))
+    left = int(np.clip(round(middle - centre_x), 0, IMAGE_SIDE - digit.shape[1]))
+    frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    frame[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    return np.round(frame * 255.0).astype(np.uint8)
+
+
+def load_images(paths: list[str | os.PathLike], limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """Read and prepare image files, each held to `limits`: uint8 (N, 28, 28), in the order given."""
+    return np.stack([prepare_image(read_image(path, limits), path) for path in paths])
+
+
+def predict_digits(
+    model, images: np.ndarray, class_names, sources: list[str] | None = None, top: int = 3
+) -> list[Prediction]:
+    """Predict uint8 (N, 28, 28) images: one `Prediction` each."""
+    probabilities = predict_probabilities(model, images)
+    class_names = tuple(class_names)
+    sources = sources if sources is not None else [f"#{i + 1}" for i in range(len(images))]
+    predictions = []
+    for source, row in zip(sources, probabilities, strict=True):
+        order = np.argsort(row)[::-1][:top]
+        predictions.append(
+            Prediction(
+                str(source),
+                class_names[order[0]],
+                float(row[order[0]]),
+                tuple((class_names[i], float(row[i])) for i in order),
+            )
+        )
+    return predictions
+
+
+def write_submission(
+    model,
+    csv_path: str | os.PathLike,
+    output: str | os.PathLike,
+    class_names,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    images: np.ndarray | None = None,
+) -> int:
+    """Predict every image of an MNIST-style CSV and write a Kaggle "Digit Recognizer" submission.
+
+    The output has the header `ImageId,Label` and one row per image, ImageId counting from 1. It is
+    written beside its final name and renamed, so an interrupted run leaves no partial file; an
+    existing read-only `output` is refused before anything is predicted. `images` are the CSV's
+    images where the caller has loaded them already. Returns the number of rows written.
+
+    Raises:
+        CSVFormatError: the CSV fails validation.
+        LimitError: the CSV is over `limits`.
+        OutputPermissionError: `output` is read-only, or its folder may not be written.
+    """
+    output = Path(output)
+    check_writable_target(output)
+    if images is None:
+        images, _ = load_csv(csv_path, limits=limits)
+    probabilities = predict_probabilities(model, images)
+    class_names = tuple(class_names)
+    labels = [class_names[i] for i in probabilities.argmax(axis=1)]
+    lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(output, lambda handle: handle.write("\n".join(lines) + "\n"), mode="w")
+    return len(labels)

@@ -1,0 +1,147 @@
+"""The resume point of a training run: what survives a lost runtime, and what keeps runs from mixing.
+
+After every epoch the training model's weights (the optimizer's state included) go to a new file
+named for the epoch, and only then does `state.json` point at it, with the history so far and the
+run's fingerprint: the settings that shape the network and the schedule, and the training data's
+checksum. A start that does not match the fingerprint is refused (`ResumeMismatchError`) rather than
+resumed with the wrong weights or the wrong schedule; `fresh=True` forgets the old state instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mnist_cnn.config import Config
+from mnist_cnn.io.errors import InputFileError
+from mnist_cnn.io.files import atomic_path, atomic_write
+from mnist_cnn.keras_compat import weight_average_pairs
+
+STATE_FILE = "state.json"
+BEST_CHECKPOINT = "best.weights.h5"
+BACKUP_DIR = "backup"
+# where the outputs go and what the test set is do not shape the training: a run may resume with
+# another models_dir, or after the data folder moved (its checksum still has to match)
+_NOT_IN_FINGERPRINT = frozenset(
+    {"models_dir", "figures_dir", "run_dir", "model_name", "device", "data_dir", "train_csv",
+     "test_csv", "test_limit", "steps_per_execution"}  # how steps are dispatched, not what they compute
+)
+_HOW_TO_START_AFRESH = (
+    "start afresh with --fresh (fresh=True in Python, fresh_start = True in the notebook) or use "
+    "another run directory"
+)
+
+
+class ResumeMismatchError(InputFileError):
+    """A run directory that holds another run's state: names it and the first differing setting."""
+
+
+def fingerprint(config: Config, train_checksum: str) -> dict[str, Any]:
+    """What must be the same for a run to resume: the shaping settings and the training data."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
+    return {**settings, "train_data_sha256": train_checksum}
+
+
+def _first_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
+    for key in [*wanted, *(k for k in saved if k not in wanted)]:
+        if saved.get(key) != wanted.get(key):
+            return key
+    return None
+
+
+def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The saved state of the run in `run_dir`, or None when there is none.
+
+    Raises:
+        ResumeMismatchError: the state belongs to a run with other settings or data, or is damaged.
+    """
+    state_file = run_dir / STATE_FILE
+    if not state_file.is_file():
+        return None
+    try:
+        state = json.loads(state_file.read_text())
+        saved = state["fingerprint"]
+        int(state["epochs_done"]), str(state["weights"]), list(state["history"])
+    except (OSError, ValueError, KeyError, TypeError):
+        reason = f"its {STATE_FILE} is damaged or from an older version; {_HOW_TO_START_AFRESH}"
+        raise ResumeMismatchError(run_dir, reason) from None
+    key = _first_difference(saved, wanted)
+    if key is not None:
+        raise ResumeMismatchError(
+            run_dir,
+            f"holds an unfinished run with {key}={saved.get(key)!r}, but this run has "
+            f"{key}={wanted.get(key)!r}; resuming would mix the two: {_HOW_TO_START_AFRESH}",
+        )
+    return state
+
+
+def save_resume_point(
+    model,
+    run_dir: Path,
+    epochs_done: int,
+    history: list,
+    run_fingerprint: dict[str, Any],
+    average_in_model: bool = False,
+) -> None:
+    """Weights (with optimizer state), history and fingerprint after `epochs_done` epochs, each atomic.
+
+    `average_in_model`: the model holds the optimizer's weight average and the optimizer the raw
+    weights (as SwapEMAWeights leaves them at an epoch's end); loading swaps them back.
+
+    The weights go to a new file named for the epoch; only then does state.json point at it, so
+    the state never names weights that are not completely written.
+    """
+    backup = run_dir / BACKUP_DIR
+    backup.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{epochs_done:04d}.weights.h5"
+    with atomic_path(backup / name) as partial:
+        model.save_weights(partial)
+    state = {"epochs_done": epochs_done, "weights": name, "history": history,
+             "fingerprint": run_fingerprint, "average_in_model": average_in_model}
+    atomic_write(run_dir / STATE_FILE, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
+    for old in backup.glob("epoch-*.weights.h5"):
+        if old.name != name:
+            old.unlink()
+
+
+def load_resume_point(
+    model, run_dir: Path, state: dict[str, Any] | None
+) -> tuple[int, list[dict[str, float]]]:
+    """Restore the state's weights into the compiled `model`: (epochs done, history); (0, []) for none."""
+    if state is None:
+        return 0, []
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(run_dir / BACKUP_DIR / state["weights"])
+    except (OSError, ValueError) as err:
+        raise ResumeMismatchError(
+            run_dir, f"its saved weights do not fit this model ({str(err).strip().splitlines()[0]}); "
+            f"{_HOW_TO_START_AFRESH}"
+        ) from None
+    if state.get("average_in_model"):
+        for variable, average in weight_average_pairs(model.optimizer):
+            raw = average.numpy()
+            average.assign(variable)
+            variable.assign(raw)
+    return int(state["epochs_done"]), list(state["history"])
+
+
+def best_epoch(val_accuracy) -> int:
+    """The 1-based epoch of the highest validation accuracy; on a tie, the later one.
+
+    A tie is common (6,000 validation images move in steps of 1/6,000) and the later epoch trained at
+    a lower learning rate on a one-cycle schedule; the best checkpoint keeps the same one.
+    """
+    values = [float(v) for v in val_accuracy]
+    return max(range(len(values)), key=lambda i: (values[i], i)) + 1
+
+
+def clear_resume_point(run_dir: Path, best_too: bool = False) -> None:
+    """Forget a run's resume state (and its best checkpoint), so the next run here starts fresh."""
+    (run_dir / STATE_FILE).unlink(missing_ok=True)
+    for old in (run_dir / BACKUP_DIR).glob("*.weights.h5"):
+        old.unlink()
+    if best_too:
+        (run_dir / BEST_CHECKPOINT).unlink(missing_ok=True)
