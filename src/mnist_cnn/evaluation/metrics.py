@@ -122,6 +122,7 @@ class Evaluation:
     class_names: tuple[str, ...]
     metrics: dict[str, Any] = field(default_factory=dict)
     uncalibrated: np.ndarray | None = None  # the probabilities before temperature scaling, if any
+    disputed: np.ndarray | None = None  # True at test images whose label reviewers dispute (MNIST's only)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -159,12 +160,15 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
         zero_division=0,
     )
     per_class_auc, macro_auc, micro_auc = roc_auc_per_class(labels, probabilities)
+    present = [name for name in class_names if report[name]["support"] > 0]
     return {
         "test_accuracy": float((predictions == labels).mean()),
         "test_loss": log_loss(probabilities, labels),
         "test_samples": len(labels),
         "errors": int((predictions != labels).sum()),
-        "macro_f1": float(report["macro avg"]["f1-score"]),
+        # over the classes the labels hold: a class with no test image has no F1 to average in
+        "macro_f1": float(np.mean([report[name]["f1-score"] for name in present])) if present else 0.0,
+        "classes_absent": [name for name in class_names if name not in present],
         "per_class": {
             name: {
                 "precision": float(report[name]["precision"]),
@@ -187,22 +191,35 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, class_names) -> Evaluation:
     """Predict `images` with `model` and compute every metric against `labels`."""
+    from mnist_cnn.evaluation.label_errors import disputed_mask, label_error_record
+
     probabilities = predict_probabilities(model, images)
-    return Evaluation(
-        probabilities,
-        np.asarray(labels),
-        tuple(class_names),
-        compute_metrics(probabilities, labels, class_names),
-    )
+    labels = np.asarray(labels)
+    metrics = compute_metrics(probabilities, labels, class_names)
+    disputed = disputed_mask(labels)
+    if disputed is not None:
+        metrics["label_errors"] = label_error_record(probabilities.argmax(axis=1), labels, disputed)
+    return Evaluation(probabilities, labels, tuple(class_names), metrics, disputed=disputed)
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
     """The run's headline numbers in one line, as the notebook and the command line print them."""
-    return (
+    line = (
         f"test accuracy {metrics['test_accuracy']:.2%} ({metrics['errors']} errors of "
         f"{metrics['test_samples']:,}), log loss {metrics['test_loss']:.4f}, macro F1 "
         f"{metrics['macro_f1']:.4f}, macro ROC AUC {metrics['roc_auc_macro']:.6f}, ECE {metrics['ece']:.4f}"
     )
+    disputed = metrics.get("label_errors")
+    if disputed:
+        line += (f"; {disputed['undisputed_accuracy']:.2%} on the {disputed['undisputed_samples']:,} images "
+                 f"with undisputed labels ({disputed['counted_wrong']} of the {disputed['disputed_labels']} "
+                 "disputed labels counted as errors)")
+    absent = metrics.get("classes_absent")
+    if absent:
+        present = len(metrics["per_class"]) - len(absent)
+        line += (f"; no test image of class {', '.join(absent)}: macro F1 and ROC AUC are over the "
+                 f"{present} classes present")
+    return line
 
 
 def write_metrics(path: str | Path, metrics: dict[str, Any], **context: Any) -> dict[str, Any]:

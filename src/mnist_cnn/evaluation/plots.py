@@ -132,16 +132,25 @@ def prediction_grid(images: np.ndarray, labels: np.ndarray, probabilities: np.nd
 
 
 def mistakes_gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names,
-                     count: int = 25, columns: int = 5) -> Figure:
-    """Misclassified images, the most confident mistakes first, true against predicted."""
+                     count: int = 25, columns: int = 5, disputed: np.ndarray | None = None) -> Figure:
+    """Misclassified images, the most confident mistakes first, true against predicted.
+
+    `disputed` (True where reviewers dispute the test label) marks those images "label disputed" and
+    the title counts them: there the model may be right and the label wrong.
+    """
     predictions = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predictions != labels)
     order = wrong[np.argsort(-probabilities[wrong, predictions[wrong]])][:count]
-    return _image_grid(images, labels, probabilities, class_names, order, columns,
-                       f"Misclassified test images, most confident first ({len(wrong)} in all)")
+    title = f"Misclassified test images, most confident first ({len(wrong)} in all"
+    notes = {}
+    if disputed is not None:
+        notes = {int(i): "label disputed" for i in order if disputed[i]}
+        title += f"; {int(disputed[wrong].sum())} of them with a disputed label"
+    return _image_grid(images, labels, probabilities, class_names, order, columns, title + ")", notes)
 
 
-def _image_grid(images, labels, probabilities, class_names, indices, columns, title) -> Figure:
+def _image_grid(images, labels, probabilities, class_names, indices, columns, title,
+                notes: dict[int, str] | None = None) -> Figure:
     rows = max(1, int(np.ceil(len(indices) / columns)))
     fig, axes = _subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -150,8 +159,10 @@ def _image_grid(images, labels, probabilities, class_names, indices, columns, ti
         predicted = int(probabilities[i].argmax())
         right = predicted == labels[i]
         ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        note = (notes or {}).get(int(i))
         ax.set_title(f"true {class_names[labels[i]]} / pred {class_names[predicted]}\n"
-                     f"{probabilities[i, predicted]:.1%}", color=RIGHT if right else WRONG, fontsize=9)
+                     f"{probabilities[i, predicted]:.1%}" + (f", {note}" if note else ""),
+                     color=RIGHT if right else WRONG, fontsize=9)
     if len(indices) == 0:
         axes.ravel()[0].text(0.5, 0.5, "no images to show", ha="center", va="center")
     fig.suptitle(title)
@@ -228,7 +239,7 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
         "confusion_matrix": confusion_matrices(evaluation.confusion, names),
         "roc_curves": roc_curves(labels, probabilities, names),
         "predictions": prediction_grid(images, labels, probabilities, names, seed=seed),
-        "mistakes": mistakes_gallery(images, labels, probabilities, names),
+        "mistakes": mistakes_gallery(images, labels, probabilities, names, disputed=evaluation.disputed),
         "calibration": reliability_diagram(
             probabilities, labels, metrics["ece"], before=evaluation.uncalibrated
         ),
