@@ -15,6 +15,7 @@ from mnist_cnn.serving.predict import (
     predict_digits,
     prepare_image,
     read_image,
+    stroke_width,
     write_submission,
 )
 from tests.conftest import ROOT
@@ -131,3 +132,49 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
 
 
 
+
+
+def test_a_phone_photo_is_read_the_way_up_its_exif_says(tmp_path, model, test_digits):
+    """Orientation 8 (the phone held turned): the pixels are stored on their side, EXIF says how to turn
+    them; read sideways, a 7 became a 4 (99.3 %)."""
+    from PIL import Image
+
+    digits, labels = test_digits
+    upright = photograph(digits[0], np.random.default_rng(3))
+    stored = upright.transpose(Image.Transpose.ROTATE_270)  # what exif_transpose's ROTATE_90 undoes
+    exif = Image.Exif()
+    exif[0x0112] = 8  # Orientation
+    path = tmp_path / "phone.jpg"
+    stored.save(path, quality=95, exif=exif.tobytes())
+    gray = read_image(path)
+    assert gray.shape == (upright.height, upright.width)
+    assert np.abs(gray * 255 - np.asarray(upright, dtype=np.float32)).mean() < 3  # JPEG noise only
+    [prediction] = predict_digits(model, load_images([path]), [str(d) for d in range(10)])
+    assert prediction.label == str(labels[0])
+
+
+@pytest.mark.parametrize("pen", [1, 2, 3, 40])
+def test_a_digit_drawn_with_a_fine_pen_on_a_large_page_keeps_its_ink(model, pen):
+    """A 7 drawn 1-3 px wide on a 600x800 page once shrank to a brightest pixel of 16-36/255 (read as
+    a 1); strokes are widened before scaling so they end up as bright as a wide pen's."""
+    from PIL import Image, ImageDraw
+
+    page = Image.new("L", (600, 800), 255)
+    ImageDraw.Draw(page).line([(150, 200), (450, 200), (250, 650)], fill=0, width=pen)
+    digit = prepare_image(np.asarray(page, dtype=np.float32) / 255.0)
+    assert digit.max() == 255
+    assert 40 <= int((digit > 128).sum()) <= 90  # about as much bright ink as the 40 px pen's
+    [prediction] = predict_digits(model, digit[None], [str(d) for d in range(10)])
+    assert prediction.label == "7"
+
+
+def test_stroke_width_measures_lines_and_a_thick_pen_is_left_alone(monkeypatch):
+    for width, low, high in [(2, 1.9, 2.1), (3, 2.8, 3.1), (6, 5.0, 6.1)]:
+        mask = np.zeros((50, 50), dtype=bool)
+        mask[10:40, 20 : 20 + width] = True
+        assert low <= stroke_width(mask) <= high
+    bold = np.zeros((280, 280), dtype=np.float32)
+    bold[40:240, 120:160] = 1.0  # a 40 px bar: scaled by 0.1 it is still 4 px wide
+    prepared = prepare_image(bold)
+    monkeypatch.setattr("mnist_cnn.serving.predict.MIN_STROKE", 0.0)  # widening off
+    np.testing.assert_array_equal(prepared, prepare_image(bold))

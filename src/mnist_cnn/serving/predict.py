@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
 # Below this share of the digit's full brightness a pixel counts as background when cropping: paper
 # texture and JPEG noise must not widen the box.
 INK_THRESHOLD = 0.2
+# MNIST's strokes are 2-3 pixels wide in the 28x28 frame. A fine pen on a large page (1 px on 600x800)
+# would shrink to a tenth of a pixel and fade to near black, so a stroke thinner than this once scaled
+# is first widened (a maximum filter) to reach it
+MIN_STROKE = 1.5
 # what `read_image` opens (the formats the CLI's help lists): Pillow would otherwise try every plugin
 # it has, including rarely used decoders, on a downloaded file
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
@@ -72,7 +77,7 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
         ImageReadError: missing, not a regular file, not an image of those formats, or unreadable.
         LimitError: the file or its pixel count is over `limits`.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     data = read_regular_file(path, "image_file_bytes", "an image", limits=limits, error=ImageReadError)
     try:
@@ -88,7 +93,7 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
                     scale = DRAFT_LONG_SIDE / max(width, height)
                     image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
                 image.load()
-                gray = _to_gray(image, path)
+                gray = _to_gray(_upright(image, ImageOps), path)
     except InputFileError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -101,6 +106,15 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
     if gray.size == 0:
         raise ImageReadError(path, "the image is empty")
     return gray
+
+
+def _upright(image, image_ops):
+    """The image turned as its EXIF orientation says: a phone stores how it was held instead of turning
+    the pixels. A damaged EXIF block leaves the image as stored rather than refusing it."""
+    try:
+        return image_ops.exif_transpose(image)
+    except (SyntaxError, ValueError, TypeError, KeyError, struct.error):
+        return image
 
 
 def _to_gray(image, path: str | os.PathLike) -> np.ndarray:
@@ -181,6 +195,10 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
+    scale = DIGIT_BOX / max(ink.shape)
+    width_before = stroke_width(ink > INK_THRESHOLD)
+    if width_before * scale < MIN_STROKE:
+        ink = _thickened(ink, int(np.ceil(MIN_STROKE / scale - width_before)))
     height, width = ink.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -203,6 +221,39 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     frame[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
     return np.round(frame * 255.0).astype(np.uint8)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """The mean width in pixels of the strokes in a boolean ink mask: twice the area over the boundary.
+
+    A stroke of width w and length L has area wL and about 2L boundary pixels (ink beside background);
+    a one-pixel line is all boundary, so it measures 2: the estimate errs towards wider.
+    """
+    if not mask.any():
+        return 0.0
+    padded = np.pad(mask, 1)
+    inside = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    boundary = int((mask & ~inside).sum())
+    return 2.0 * float(mask.sum()) / boundary
+
+
+def _thickened(ink: np.ndarray, grow: int) -> np.ndarray:
+    """`ink` widened by `grow` pixels (a square maximum filter), cropped to the widened digit.
+
+    The filter reaches down and right only, which is a centred filter shifted: the digit is cropped
+    and centred by its mass afterwards, so the shift does not matter.
+    """
+    out = np.pad(ink, ((0, grow), (0, grow)))
+    for axis in (0, 1):
+        widened = out.copy()
+        for step in range(1, grow + 1):
+            target = widened[step:] if axis == 0 else widened[:, step:]
+            source = out[:-step] if axis == 0 else out[:, :-step]
+            np.maximum(target, source, out=target)
+        out = widened
+    rows = np.flatnonzero((out > INK_THRESHOLD).any(axis=1))
+    cols = np.flatnonzero((out > INK_THRESHOLD).any(axis=0))
+    return out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def load_images(paths: list[str | os.PathLike], limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
