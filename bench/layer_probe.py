@@ -7,14 +7,17 @@ prints milliseconds per batch. Each batch normalization is timed twice: as Keras
 `BatchNormalization` and as this package's `FusedBatchNormalization`. Then it times whole training
 steps of the network both ways.
 
-Run: `python bench/layer_probe.py [--profile full] [--steps 50]`.
+Run: `python bench/layer_probe.py [--profile full] [--steps 50] [--isa AVX2] [--precision float32]
+[--json out.json]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,7 +28,7 @@ from keras import layers
 
 from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier, build_model
-from mnist_cnn.training.devices import choose_precision, cpu_description
+from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap, run_under_isa_cap
 from mnist_cnn.training.loop import compile_model
 
 
@@ -107,19 +110,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", help="the network to take apart (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=50, help="timed steps per piece (default: %(default)s)")
+    parser.add_argument("--isa", default=None, metavar="ONEDNN_ISA",
+                        help="hold oneDNN to this instruction set, e.g. AVX2 (sets ONEDNN_MAX_CPU_ISA and "
+                        "restarts; default: none, the CPU's own)")
+    parser.add_argument("--precision", default=None,
+                        help="auto, float32 or mixed_bfloat16 (default: the profile's, auto)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here (default: none)")
     args = parser.parse_args()
+    run_under_isa_cap(args.isa)
     config = Config.from_profile(args.profile)
+    if args.precision:
+        config = config.with_settings([f"precision={args.precision}"])
     policy, reason = choose_precision(config.precision, config.device)
     keras.mixed_precision.set_global_policy(policy)
     print(f"On {cpu_description()}; {policy} ({reason}); profile {args.profile}, "
           f"batch {config.batch_size}, forward + backward, ms per batch")
+    pieces = {}
     for name, shape, make in network_pieces(config):
-        print(f"  {name:<70} {step_milliseconds(make(), shape, config.batch_size, args.steps):7.2f}",
-              flush=True)
+        pieces[name] = round(step_milliseconds(make(), shape, config.batch_size, args.steps), 2)
+        print(f"  {name:<70} {pieces[name]:7.2f}", flush=True)
     keras_step = whole_step_seconds(config, fused=False, steps=args.steps)
     fused_step = whole_step_seconds(config, fused=True, steps=args.steps)
     print(f"whole training step: Keras BatchNormalization {keras_step * 1000:.1f} ms, "
           f"FusedBatchNormalization {fused_step * 1000:.1f} ms ({fused_step / keras_step:.2f} of it)")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "cpu": cpu_description(), "isa_cap": isa_cap(), "precision": policy, "precision_reason": reason,
+            "profile": args.profile, "batch": config.batch_size, "steps": args.steps, "piece_ms": pieces,
+            "step_ms": {"keras_batch_norm": round(keras_step * 1000, 1),
+                        "fused_batch_norm": round(fused_step * 1000, 1)},
+        }, indent=2))
 
 
 if __name__ == "__main__":

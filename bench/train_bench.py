@@ -12,7 +12,9 @@ GPU), each epoch's seconds, train seconds (inside fit) and test accuracy for eac
 the targets are stated in.
 
 Run: `python bench/train_bench.py [--only quick,keras-io] [--seeds 1,2,3] [--seeded quick,full]
-[--set epochs=3] [--json out.json]`.
+[--set epochs=3] [--isa AVX2] [--precision float32] [--json out.json]`. `--isa AVX2` holds oneDNN to AVX2
+(ONEDNN_MAX_CPU_ISA), so an AVX-512 machine computes as most people's CPUs do; the cap, the precision
+and why it was chosen are printed and written to the JSON.
 
 A choice between settings is made on validation alone: `--only full --search learning_rate=3e-3,5e-3`
 trains each value once per seed and ranks them by mean validation accuracy, never reading the test
@@ -35,7 +37,13 @@ from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
 from mnist_cnn.evaluation.metrics import predict_probabilities
 from mnist_cnn.pipeline import library_versions
-from mnist_cnn.training.devices import choose_precision, cpu_description, device_description
+from mnist_cnn.training.devices import (
+    choose_precision,
+    cpu_description,
+    device_description,
+    isa_cap,
+    run_under_isa_cap,
+)
 from mnist_cnn.training.loop import EpochRecorder, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,20 +229,38 @@ def main() -> None:
         "set (default: none)",
     )
     parser.add_argument(
+        "--isa",
+        default=None,
+        metavar="ONEDNN_ISA",
+        help="hold oneDNN to this instruction set, e.g. AVX2 to compute as an AVX2-only CPU does (sets "
+        "ONEDNN_MAX_CPU_ISA and restarts; default: none, the CPU's own)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="the precision of the quick, full and search runs: auto, float32 or mixed_bfloat16; the "
+        "peers keep theirs (float32) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--json",
         type=Path,
         default=None,
         help="also write the results here as JSON (default: none)",
     )
     args = parser.parse_args()
+    run_under_isa_cap(args.isa)
+    if args.precision != "auto":
+        args.set = [f"precision={args.precision}", *args.set]
     seeds = [int(s) for s in args.seeds.split(",")]
     only, seeded = args.only.split(","), args.seeded.split(",")
     unknown = sorted(set(only + seeded) - set(RECIPES))
     if unknown:
         parser.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
-    policy, reason = choose_precision("auto", "auto")
-    print(f"On {device_description()}: {cpu_description()}; precision 'auto' picks {policy} "
+    policy, reason = choose_precision(args.precision, "auto")
+    print(f"On {device_description()}: {cpu_description()}; precision {args.precision!r} gives {policy} "
           f"here ({reason})", flush=True)
+    execution = {"isa_cap": isa_cap(), "precision_setting": args.precision, "precision": policy,
+                 "precision_reason": reason}
     if args.search:
         if only[0] not in ("quick", "full"):
             parser.error("--search tries settings of the quick or full profile: pass --only quick or full")
@@ -243,7 +269,7 @@ def main() -> None:
         print_search(result)
         if args.json:
             payload = {"device": device_description(), "cpu": cpu_description(), "settings": args.set,
-                       "versions": library_versions(), "search": result}
+                       "execution": execution, "versions": library_versions(), "search": result}
             args.json.write_text(json.dumps(payload, indent=2))
         return
 
@@ -271,6 +297,7 @@ def main() -> None:
             "device": device_description(),
             "cpu": cpu_description(),
             "settings": args.set,
+            "execution": execution,
             "versions": library_versions(),
             "summary": summary,
             "runs": {name: {str(seed): r for seed, r in by_seed.items()} for name, by_seed in runs.items()},

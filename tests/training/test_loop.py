@@ -246,6 +246,23 @@ def test_precision_follows_the_hardware(monkeypatch):
     assert Config.from_profile("original").precision == "float32"  # the peer stays as written
 
 
+def test_an_isa_cap_below_bfloat16_means_float32_and_is_recorded(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 on an AVX512-BF16 machine: oneDNN would emulate bfloat16 slowly, so
+    "auto" takes float32 there as on an AVX2-only CPU, and the CPU's description says the cap."""
+    from mnist_cnn.training import devices
+
+    monkeypatch.setattr(devices, "_tpu_present", lambda: False)
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    policy, reason = devices.choose_precision("auto", "cpu")
+    assert policy == "float32" and "capped at AVX2" in reason
+    assert devices.cpu_description().endswith("; oneDNN capped at AVX2")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert devices.choose_precision("auto", "cpu")[0] == "mixed_bfloat16"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert devices.isa_cap() is None and "capped" not in devices.cpu_description()
+
+
 @pytest.mark.slow
 def test_mixed_precision_trains_and_saves_a_float32_model(smoke_config, smoke_dataset):
     config = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=smoke_config.run_dir,

@@ -61,7 +61,36 @@ def cpu_description() -> str:
     flags = cpu_flags()
     model = _cpuinfo_field("model name") or "unknown CPU"
     shown = [flag for flag in ("amx_tile", "amx_bf16", "avx512_bf16", "avx512f") if flag in flags]
-    return f"{model}, {os.cpu_count()} cores, flags: {' '.join(shown) or 'no AVX-512, no AMX'}"
+    base = shown or [flag for flag in ("avx2", "fma") if flag in flags]
+    text = f"{model}, {os.cpu_count()} cores, flags: {' '.join(base) or 'no AVX2, no AVX-512'}"
+    cap = isa_cap()
+    return text + (f"; oneDNN capped at {cap}" if cap else "")
+
+
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA) from which on it computes bfloat16 natively
+_BF16_ISAS = frozenset({"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+                        "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "ALL", "DEFAULT"})
+
+
+def isa_cap() -> str | None:
+    """The instruction set oneDNN is held to (ONEDNN_MAX_CPU_ISA, or its older name), None if not held.
+
+    `ONEDNN_MAX_CPU_ISA=AVX2` makes an AVX-512 machine compute as an AVX2-only one does; it must be set
+    before TensorFlow starts (`run_under_isa_cap`).
+    """
+    value = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return value.strip().upper() if value and value.strip() else None
+
+
+def run_under_isa_cap(isa: str | None) -> None:
+    """Restart this process with oneDNN held to `isa` unless it already is (oneDNN reads the cap once,
+    when TensorFlow loads it, so a running process cannot change it). Nothing happens for None."""
+    if isa is None or isa_cap() == isa.upper():
+        return
+    import sys
+
+    os.environ["ONEDNN_MAX_CPU_ISA"] = isa.upper()
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
 def cpu_flags() -> frozenset[str]:
@@ -103,6 +132,9 @@ def choose_precision(setting: str = "auto", device: str = "auto") -> tuple[str, 
                 return "mixed_float16", f"GPU with tensor cores (compute capability {version})"
             return "float32", "GPU without tensor cores"
     native = [flag for flag in _BF16_CPU_FLAGS if flag in cpu_flags()]
+    cap = isa_cap()
+    if native and cap is not None and cap not in _BF16_ISAS:
+        return "float32", f"oneDNN is capped at {cap} (ONEDNN_MAX_CPU_ISA), which has no bfloat16 arithmetic"
     if native:
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)})"
     return "float32", "no native bfloat16 or float16 arithmetic found"
