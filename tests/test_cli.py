@@ -14,6 +14,7 @@ from PIL import Image
 from mnist_cnn.cli import build_parser, main
 from mnist_cnn.data.csv_files import load_csv
 from mnist_cnn.evaluation.metrics import predict_probabilities
+from mnist_cnn.io.locks import LOCK_NAME
 from mnist_cnn.serving.model_io import load_model
 from tests.conftest import ROOT
 
@@ -145,6 +146,27 @@ def test_unreadable_image_from_the_installed_command_is_one_clean_line(tmp_path)
 
 
 @pytest.mark.slow
+def test_a_second_train_on_a_held_run_directory_is_refused_at_once_and_touches_nothing(tmp_path):
+    from tests.io.test_locks import hold_in_another_process
+
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    holder = hold_in_another_process(run_dir)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "mnist_cnn.cli", "train", "--profile", "smoke", "--data-dir",
+             str(ROOT / "data"), "--models-dir", str(models), "--figures-dir", str(tmp_path / "figures"),
+             "--run-dir", str(run_dir), "--fresh"], capture_output=True, text=True, timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert f"{run_dir}: in use by another mnist-cnn run (PID {holder.pid})" in line
+    assert [p.name for p in run_dir.iterdir()] == [LOCK_NAME]  # --fresh wiped nothing
+    assert not (tmp_path / "figures").exists()
+
+
+@pytest.mark.slow
 def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
     status, out, _ = run(
         ["train", "--profile", "smoke", "--data-dir", ROOT / "data", "--models-dir", tmp_path / "models",
@@ -154,7 +176,8 @@ def test_train_one_epoch_then_evaluate_and_export_the_result(tmp_path, capsys):
     assert status == 0 and "epoch   1/1" in out
     models = tmp_path / "models"
     written = {p.name for p in models.iterdir()}
-    assert written == {"mnist_cnn.keras", "mnist_cnn.h5", "history.csv", "metrics.json"}
+    assert written == {"mnist_cnn.keras", "mnist_cnn.h5", "history.csv", "metrics.json", LOCK_NAME}
+    assert not (tmp_path / "run" / "state.json").exists()  # saved: the resume point is cleared
     assert len(list((tmp_path / "figures").glob("*.png"))) == 7
     assert "calibrated on the validation split: temperature" in out
     recorded = json.loads((models / "metrics.json").read_text())

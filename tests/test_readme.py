@@ -54,6 +54,12 @@ def test_readme_results_agree_with_the_committed_record():
     )
     assert rows["training"] == (f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.0f} s "
                                 f"on {metrics['device']}")
+    disputed = metrics["label_errors"]
+    assert rows["test accuracy, disputed labels left out"] == (
+        f"{disputed['undisputed_accuracy']:.2%}".replace("%", " %")
+        + f" ({disputed['undisputed_samples']:,} images; {disputed['counted_wrong']} of the "
+        f"{disputed['disputed_labels']} disputed counted wrong)"
+    )
 
 
 def test_committed_run_is_calibrated_without_changing_a_prediction():

@@ -23,8 +23,10 @@ from mnist_cnn.evaluation import plots
 from mnist_cnn.evaluation.calibration import Calibration, calibrate
 from mnist_cnn.io.errors import CSVFormatError
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
+from mnist_cnn.io.locks import directory_lock
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
+from mnist_cnn.training.run_state import clear_resume_point
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
            "run", "save", "save_model"]
@@ -59,8 +61,9 @@ def load(config: Config, limits: Limits = DEFAULT_LIMITS) -> Run:
 
 
 def fit(run: Run, report: Callable[[str], None] | None = None, fresh: bool = False) -> TrainResult:
-    """Train (or resume) the model of `run`."""
-    run.result = train(run.config, run.dataset, report=report, fresh=fresh)
+    """Train (or resume) the model of `run`, holding its run directory against other runs."""
+    with directory_lock(run.config.run_dir):
+        run.result = train(run.config, run.dataset, report=report, fresh=fresh)
     run.model = run.result.model
     return run.result
 
@@ -126,12 +129,19 @@ def record(run: Run) -> dict[str, Any]:
 
 
 def save(run: Run) -> dict[str, Path]:
-    """Write the model (.keras and .h5), history.csv and metrics.json; returns the model paths."""
+    """Write the model (.keras and .h5), history.csv and metrics.json; returns the model paths.
+
+    The last step of a run: once everything is written, the resume point is cleared. Until then a
+    rerun after any failure resumes a finished training and redoes only calibration, evaluation and
+    saving. The models folder and the run directory are held against other runs meanwhile.
+    """
     config = run.config
-    paths = save_model(run.model, config)
-    save_history(run.result.history, config.history_path)
-    ev.write_metrics(config.metrics_path, run.metrics, **record(run))
-    run.written += [*paths.values(), config.history_path, config.metrics_path]
+    with directory_lock(config.run_dir), directory_lock(config.models_dir):
+        paths = save_model(run.model, config)
+        save_history(run.result.history, config.history_path)
+        ev.write_metrics(config.metrics_path, run.metrics, **record(run))
+        run.written += [*paths.values(), config.history_path, config.metrics_path]
+        clear_resume_point(Path(config.run_dir))
     return paths
 
 
@@ -151,16 +161,18 @@ def run(
     `report` receives the run's progress, one line at a time (the library prints nothing itself).
     """
     say = report if report is not None else (lambda line: None)
-    current = load(config, limits=limits)
-    say(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
-        f"data {current.dataset.summary()}")
-    fit(current, report=report, fresh=fresh)
-    calibration = calibrate_model(current)
-    say(f"calibrated on the validation split: temperature {calibration.temperature:.3f}")
-    evaluate_model(current)
-    save(current)
-    for name, figure in report_figures(current).items():
-        current.written.append(plots.save_figure(figure, config.figures_dir, name))
+    # both folders held from the start: a second run is refused before it loads anything
+    with directory_lock(config.run_dir), directory_lock(config.models_dir):
+        current = load(config, limits=limits)
+        say(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
+            f"data {current.dataset.summary()}")
+        fit(current, report=report, fresh=fresh)
+        calibration = calibrate_model(current)
+        say(f"calibrated on the validation split: temperature {calibration.temperature:.3f}")
+        evaluate_model(current)
+        for name, figure in report_figures(current).items():
+            current.written.append(plots.save_figure(figure, config.figures_dir, name))
+        save(current)  # last: it clears the resume point once everything is in place
     return current
 
 

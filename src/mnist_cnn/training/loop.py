@@ -301,7 +301,9 @@ def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainRes
         )
     callbacks.append(ResumePointSaver(config, history, run_fingerprint, report))
     started = time.perf_counter()
-    if done < config.epochs:
+    # a finished run (all epochs, or stopped early) whose saving failed: its weights are all it needs
+    finished = bool(state and state.get("finished"))
+    if done < config.epochs and not finished:
         model.fit(
             train_data,
             validation_data=val_data,
@@ -318,5 +320,7 @@ def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainRes
     frame = pd.DataFrame(history)
     train_seconds = float(frame["seconds"].sum()) if len(frame) else time.perf_counter() - started
     best_epoch = run_state.best_epoch(frame["val_accuracy"]) if len(frame) else 0
-    run_state.clear_resume_point(run_dir)
+    # the resume point stays until the run's artefacts are saved (pipeline.save clears it): a failure
+    # in calibrating, evaluating or saving then costs a rerun of those steps, not of the training
+    run_state.mark_finished(run_dir)
     return TrainResult(classifier_of(model), frame, train_seconds, len(frame), best_epoch, done)

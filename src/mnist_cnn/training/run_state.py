@@ -138,6 +138,16 @@ def best_epoch(val_accuracy) -> int:
     return max(range(len(values)), key=lambda i: (values[i], i)) + 1
 
 
+def mark_finished(run_dir: Path) -> None:
+    """Record that training ended (every epoch, or an early stop): a rerun loads, it does not train."""
+    path = run_dir / STATE_FILE
+    if not path.is_file():
+        return
+    state = json.loads(path.read_text())
+    state["finished"] = True
+    atomic_write(path, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
+
+
 def clear_resume_point(run_dir: Path, best_too: bool = False) -> None:
     """Forget a run's resume state (and its best checkpoint), so the next run here starts fresh."""
     (run_dir / STATE_FILE).unlink(missing_ok=True)

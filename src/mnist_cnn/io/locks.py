@@ -1,0 +1,66 @@
+"""One run per directory: an OS file lock on a run directory or a models folder.
+
+`directory_lock(path)` holds an exclusive `flock` on `path/.mnist-cnn.lock` for as long as the block
+runs; the operating system drops it when the process ends, however it ends, so a killed run leaves
+nothing to clean up. A second run that asks for a held directory gets `DirectoryBusyError` at once,
+naming the directory and the holder's PID, before it has read or written anything there. Within one
+process the lock is re-entrant: `pipeline.run` holds both directories and the steps it calls take
+them again. Where the file system has no `flock` (Windows), there is no lock and nothing is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from mnist_cnn.io.errors import InputFileError
+
+LOCK_NAME = ".mnist-cnn.lock"
+_held: dict[Path, tuple[int, int]] = {}  # directory -> (file descriptor, depth) in this process
+
+
+class DirectoryBusyError(InputFileError):
+    """Another process holds the directory's lock."""
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
+    """Hold `directory` (created if missing) for this process until the block ends."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here: nothing to hold
+        yield Path(directory)
+        return
+    folder = Path(directory).resolve()
+    if folder in _held:
+        descriptor, depth = _held[folder]
+        _held[folder] = (descriptor, depth + 1)
+        try:
+            yield folder
+        finally:
+            descriptor, depth = _held[folder]
+            _held[folder] = (descriptor, depth - 1)
+        return
+    if folder.exists() and not folder.is_dir():
+        raise InputFileError(folder, "is a file, not a directory: choose a folder for the run")
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(descriptor, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(descriptor)
+        raise DirectoryBusyError(
+            folder, f"in use by another mnist-cnn run (PID {holder}); wait for it to end or choose "
+            "another directory",
+        ) from None
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+    _held[folder] = (descriptor, 1)
+    try:
+        yield folder
+    finally:
+        del _held[folder]
+        os.close(descriptor)  # closing the only descriptor releases the lock
