@@ -321,3 +321,23 @@ def test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resum
     assert result.resumed_from_epoch == 2 and result.epochs_run == 3
     best = result.history["val_cross_entropy"][result.best_epoch - 1]
     assert val_cross_entropy(result.model) == pytest.approx(best, rel=1e-4)
+
+
+def test_a_stale_partial_checkpoint_never_replaces_the_good_one(tmp_path):
+    """A 0-byte `.partial-best.weights.h5` (a full disk, a kill) once became best.weights.h5 in an epoch
+    that saved nothing, and every later run failed to open it."""
+    from mnist_cnn.training.loop import AtomicModelCheckpoint
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    best = tmp_path / "best.weights.h5"
+    model.save_weights(best)
+    good = best.read_bytes()
+    (tmp_path / ".partial-best.weights.h5").write_bytes(b"")
+    checkpoint = AtomicModelCheckpoint(best, monitor="val_accuracy", mode="max", save_best_only=True,
+                                       save_weights_only=True, initial_value_threshold=0.9)
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.5})  # not better: nothing saved this epoch
+    assert best.read_bytes() == good
+    assert not (tmp_path / ".partial-best.weights.h5").exists()
+    checkpoint.on_epoch_end(1, {"val_accuracy": 0.95})  # better: written in full, then renamed
+    assert best.stat().st_size > 0 and not (tmp_path / ".partial-best.weights.h5").exists()

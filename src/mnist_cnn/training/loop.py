@@ -93,7 +93,14 @@ class AtomicModelCheckpoint(TiesCountAsBetter, keras.callbacks.ModelCheckpoint):
         temp = self.final_path.with_name(f".partial-{self.final_path.name}")
         super().__init__(str(temp), **kwargs)
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        Path(self.filepath).unlink(missing_ok=True)  # left by a killed process or a full disk
+
     def on_epoch_end(self, epoch, logs=None):
+        # only a file this epoch wrote in full is promoted: a stale or half-written partial never
+        # replaces the good checkpoint
+        Path(self.filepath).unlink(missing_ok=True)
         super().on_epoch_end(epoch, logs)
         if os.path.exists(self.filepath):
             os.replace(self.filepath, self.final_path)
