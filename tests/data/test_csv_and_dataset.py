@@ -357,3 +357,36 @@ def test_atomic_write_replaces_whole_and_keeps_ordinary_permissions(tmp_path):
     assert target.read_text() == "first" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
     files.atomic_write(target, lambda h: h.write("second"), mode="w")
     assert target.read_text() == "second" and target.stat().st_mode & 0o777 == 0o640  # mode kept
+
+
+def _kaggle_rows(scale: float = 1.0) -> list[str]:
+    rng = np.random.default_rng(0)
+    pixels, labels = rng.integers(0, 256, (3, 784)), rng.integers(0, 10, 3)
+    return [f"{y}," + ",".join(f"{v * scale:.4f}" if scale != 1.0 else str(v) for v in x)
+            for x, y in zip(pixels, labels, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("make", "line", "hint"),
+    [
+        (lambda: (KAGGLE_HEADER + "\n" + "\n".join(_kaggle_rows()) + "\n").encode("utf-16"), None,
+         "is UTF-16 text, not UTF-8: save it as UTF-8"),
+        (lambda: (KAGGLE_HEADER + "\n" + "\n".join(_kaggle_rows()) + "\n").encode("utf-16-le"), None,
+         "is UTF-16 text"),
+        (lambda: ("\n".join([KAGGLE_HEADER, *_kaggle_rows()]) + "\n").replace(",", ";").encode(), 1,
+         "separated by semicolons, not commas: convert it with pd.read_csv(path, sep=';')"),
+        (lambda: ("\n".join([KAGGLE_HEADER, *_kaggle_rows()]) + "\n").replace(",", "\t").encode(), 1,
+         "separated by tabs"),
+        (lambda: ("\n".join([f",{KAGGLE_HEADER}", *(f"{i},{r}" for i, r in enumerate(_kaggle_rows()))])
+                  + "\n").encode(), 1, "the first column is a pandas index (saved without index=False)"),
+        (lambda: ("\n".join([KAGGLE_HEADER, *_kaggle_rows(1 / 255)]) + "\n").encode(), 2,
+         "the pixels look scaled to 0-1, and this format holds whole numbers 0-255"),
+    ],
+)
+def test_common_near_misses_say_what_the_file_probably_is_and_how_to_convert_it(
+        tmp_path, parser, make, line, hint):
+    path = write(tmp_path, make())
+    with pytest.raises(CSVFormatError) as caught:
+        load_csv(path, use_cache=False)
+    assert hint in caught.value.reason and caught.value.line == line
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)

@@ -137,6 +137,12 @@ def _reject_non_text(text: bytes, path: str | os.PathLike) -> None:
         raise CSVFormatError(
             path, "is an HTML/XML page, not a CSV (a download that returned a web page?)"
         )
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 4 and b"\x00" not in head[0::2]
+                                                        and head[1::2].count(0) > len(head) // 4):
+        raise CSVFormatError(
+            path, "is UTF-16 text, not UTF-8: save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: "
+            "pd.read_csv(path, encoding='utf-16').to_csv(new_path, index=False))",
+        )
     if b"\x00" in head:
         raise CSVFormatError(path, "is binary data, not a text CSV")
     try:
@@ -145,6 +151,20 @@ def _reject_non_text(text: bytes, path: str | os.PathLike) -> None:
         # a multi-byte character cut by the 4096-byte window is not binary data
         if err.start < len(head) - 4:
             raise CSVFormatError(path, "is binary data, not a text CSV") from None
+
+
+def _layout_hint(first_line: bytes, names: tuple[str, ...]) -> str | None:
+    """What a header of the wrong width probably is, and how to convert it; None if nothing fits."""
+    for separator, name in ((b";", "semicolons"), (b"\t", "tabs")):
+        if first_line.count(separator) >= NUM_PIXELS - 1:
+            sep = separator.decode().replace("\t", "\\t")
+            return (f"the fields are separated by {name}, not commas: convert it with "
+                    f"pd.read_csv(path, sep='{sep}').to_csv(new_path, index=False)")
+    first = names[0].lower()
+    if len(names) in (NUM_PIXELS + 1, NUM_PIXELS + 2) and (first == "" or first.startswith("unnamed")):
+        return ("the first column is a pandas index (saved without index=False): drop it with "
+                "pd.read_csv(path, index_col=0).to_csv(new_path, index=False)")
+    return None
 
 
 def _read_layout(first_line: bytes, path: str | os.PathLike) -> _Layout:
@@ -166,6 +186,9 @@ def _read_layout(first_line: bytes, path: str | os.PathLike) -> _Layout:
     has_label = names[0].lower() == "label"
     expected = NUM_PIXELS + int(has_label)
     if len(names) != expected:
+        hint = _layout_hint(first_line, names)
+        if hint:
+            raise CSVFormatError(path, f"header has {len(names)} columns; {hint}", line=1)
         what = (
             f"a 'label' column and {NUM_PIXELS} pixel columns"
             if has_label
@@ -303,6 +326,9 @@ def _cell_problem(cell: bytes, layout: _Layout, col: int) -> str | None:
         return f"non-numeric cell {text!r} in column {title}"
     if number.is_integer() and "." not in text and "e" not in text.lower():
         return _range_reason(layout, col, text)  # a signed integer such as -1
+    if 0.0 <= number <= 1.0 and not (layout.has_label and col == 0):
+        return (f"non-integer value {text!r} in column {title}: the pixels look scaled to 0-1, and this "
+                "format holds whole numbers 0-255 (multiply by 255 and round before saving)")
     return f"non-integer value {text!r} in column {title}"
 
 
