@@ -6,6 +6,7 @@ one line, `"{path}{where}: {reason}"`, and exits with status 2.
 - `ModelFileError`: a model file that is missing, malformed or not a Keras model;
 - `LimitError`: a file that is over one of the caps in `mnist_cnn.io.limits` (which cap, how large the
   file was, and how to raise the cap);
+- `DiskFullError`: a file that could not be written for want of space (an `OSError`, errno ENOSPC);
 - `OutputPermissionError`: a file that may not be written or replaced (a `PermissionError`, so code
   that handles OS errors handles it; it names the target, never a temporary file).
 
@@ -82,6 +83,17 @@ class OutputPermissionError(PermissionError):
 
     def __init__(self, target: str | os.PathLike, reason: str) -> None:
         super().__init__(13, reason, str(target))  # 13 is EACCES, as the OS would report it
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+class DiskFullError(OSError):
+    """A target that could not be written for want of space: prints as `"{target}: {reason}"`, naming
+    the target (never a temporary), what was written before the disk filled and what is free."""
+
+    def __init__(self, target: str | os.PathLike, reason: str) -> None:
+        super().__init__(28, reason, str(target))  # 28 is ENOSPC, as the OS would report it
 
     def __str__(self) -> str:
         return f"{self.filename}: {self.strerror}"

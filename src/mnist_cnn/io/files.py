@@ -15,15 +15,17 @@ Capped decompression of what is read is `mnist_cnn.io.inflate`'s; the caps are `
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mnist_cnn.io.errors import InputFileError, OutputPermissionError
+from mnist_cnn.io.errors import DiskFullError, InputFileError, OutputPermissionError
 from mnist_cnn.io.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, GiB, Limits, MiB, format_quantity
 
 CHUNK = 4 * MiB  # what is hashed at a time
@@ -183,6 +185,18 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     except PermissionError as err:
         temp.unlink(missing_ok=True)
         raise OutputPermissionError(target, f"cannot be written ({err.strerror or err})") from None
+    except Exception as err:
+        if not _is_disk_full(err):
+            temp.unlink(missing_ok=True)
+            raise
+        written = temp.stat().st_size if temp.exists() else 0
+        temp.unlink(missing_ok=True)
+        free = shutil.disk_usage(folder).free
+        before, now = format_quantity(written, "bytes"), format_quantity(free, "bytes")
+        raise DiskFullError(
+            target, f"no space left on the device: {before} written before it filled and {now} free in "
+            f"{folder}/ now; free space there and run again",
+        ) from None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -196,6 +210,13 @@ def atomic_write(target: str | os.PathLike, write: Callable[[IO[Any]], Any], mod
     """
     with atomic_path(target) as temp, open(temp, mode) as handle:
         write(handle)
+
+
+def _is_disk_full(err: BaseException) -> bool:
+    """ENOSPC or a quota, as the OS reports it or as a writer (h5py) wraps it in its message."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 def _umask() -> int:
