@@ -33,7 +33,7 @@ def test_a_writer_that_wraps_enospc_in_its_own_error_is_recognised(tmp_path):
         raise RuntimeError("Unable to synchronously write data (file write failed: ... errno = 28, "
                            "error message = 'No space left on device')")
 
-    with pytest.raises(DiskFullError, match="model.h5: no space left on the device"):
+    with pytest.raises(DiskFullError, match=r"model\.h5: no space left on the device"):
         atomic_write(tmp_path / "model.h5", h5py_like)
     assert list(tmp_path.iterdir()) == []
 

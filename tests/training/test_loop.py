@@ -341,3 +341,19 @@ def test_a_stale_partial_checkpoint_never_replaces_the_good_one(tmp_path):
     assert not (tmp_path / ".partial-best.weights.h5").exists()
     checkpoint.on_epoch_end(1, {"val_accuracy": 0.95})  # better: written in full, then renamed
     assert best.stat().st_size > 0 and not (tmp_path / ".partial-best.weights.h5").exists()
+
+
+def test_a_damaged_resume_point_says_so_and_names_its_file(tmp_path):
+    from mnist_cnn.training import run_state
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    (tmp_path / run_state.BACKUP_DIR).mkdir()
+    damaged = tmp_path / run_state.BACKUP_DIR / "epoch-3.weights.h5"
+    damaged.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 10)  # cut short
+    with pytest.raises(ResumeMismatchError) as caught:
+        state = {"epochs_done": 3, "weights": damaged.name, "history": []}
+        run_state.load_resume_point(model, tmp_path, state)
+    message = str(caught.value)
+    assert message.startswith(f"{damaged}: the resume point's weights are damaged or unreadable")
+    assert "--fresh" in message and "do not fit this model" not in message

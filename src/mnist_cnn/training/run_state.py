@@ -113,9 +113,15 @@ def load_resume_point(
         return 0, []
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
+    weights = run_dir / BACKUP_DIR / state["weights"]
     try:
-        model.load_weights(run_dir / BACKUP_DIR / state["weights"])
-    except (OSError, ValueError) as err:
+        model.load_weights(weights)
+    except OSError as err:  # h5py cannot open it: cut short by a full disk, or damaged
+        raise ResumeMismatchError(
+            weights, f"the resume point's weights are damaged or unreadable "
+            f"({str(err).strip().splitlines()[0]}); {_HOW_TO_START_AFRESH}"
+        ) from None
+    except ValueError as err:
         raise ResumeMismatchError(
             run_dir, f"its saved weights do not fit this model ({str(err).strip().splitlines()[0]}); "
             f"{_HOW_TO_START_AFRESH}"
