@@ -73,6 +73,9 @@ class Config:
     # on a small CPU is a noticeable share of a small network's step (1 runs each step on its own)
     steps_per_execution: int = 16
     plateau_patience: int = 2
+    # networks trained one after another (seeds seed, seed + 1, ...) whose logits are averaged in one
+    # saved model; 1 trains a single network
+    members: int = 1
     deterministic: bool = True
     device: str = "auto"  # one of DEVICES
     # "auto": bfloat16 where the hardware computes it natively (AMX or AVX512-BF16 CPUs, TPUs),
@@ -110,7 +113,7 @@ class Config:
                 raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
         if len(self.class_names) < 2:
             raise ValueError("class_names needs at least two classes")
-        for name in ("epochs", "batch_size", "val_size", "steps_per_execution"):
+        for name in ("epochs", "batch_size", "val_size", "steps_per_execution", "members"):
             if getattr(self, name) < (0 if name == "val_size" else 1):
                 raise ValueError(f"{name} must be at least {0 if name == 'val_size' else 1}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.dropout < 1:

@@ -26,6 +26,7 @@ from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 from mnist_cnn.io.locks import directory_lock
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
+from mnist_cnn.training.ensemble import member_config, member_run_dirs, train_ensemble
 from mnist_cnn.training.run_state import clear_resume_point
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
@@ -62,8 +63,12 @@ def load(config: Config, limits: Limits = DEFAULT_LIMITS) -> Run:
 
 def fit(run: Run, report: Callable[[str], None] | None = None, fresh: bool = False) -> TrainResult:
     """Train (or resume) the model of `run`, holding its run directory against other runs."""
-    with directory_lock(run.config.run_dir):
-        run.result = train(run.config, run.dataset, report=report, fresh=fresh)
+    config = run.config
+    with directory_lock(config.run_dir):
+        if config.members > 1:
+            run.result = train_ensemble(config, run.dataset, report=report, fresh=fresh)
+        else:
+            run.result = train(config, run.dataset, report=report, fresh=fresh)
     run.model = run.result.model
     return run.result
 
@@ -81,6 +86,8 @@ def evaluate_model(run: Run) -> ev.Evaluation:
     """Every metric of the calibrated model on the test set, with the calibration's before and after."""
     dataset, config = run.dataset, run.config
     run.evaluation = ev.evaluate(run.model, dataset.test_x, dataset.test_y, config.class_names)
+    if run.result.members:
+        run.evaluation.metrics["members"] = member_records(run)
     if run.calibration is not None:
         before = ev.predict_probabilities(run.result.model, dataset.test_x)
         run.evaluation.uncalibrated = before
@@ -88,6 +95,23 @@ def evaluate_model(run: Run) -> ev.Evaluation:
             run.calibration, before, run.evaluation.probabilities, dataset.test_y
         )
     return run.evaluation
+
+
+def member_records(run: Run) -> list[dict[str, Any]]:
+    """Each ensemble member alone: its seed, epochs, and accuracy on validation (where its epoch was
+    chosen) and on the test set, beside the ensemble's."""
+    records = []
+    for index, member in enumerate(run.result.members):
+        probabilities = ev.predict_probabilities(member.model, run.dataset.test_x)
+        records.append({
+            "seed": member_config(run.config, index).seed,
+            "epochs_run": member.epochs_run,
+            "best_epoch": member.best_epoch,
+            "train_seconds": round(member.train_seconds, 1),
+            "val_accuracy": float(member.history["val_accuracy"].iloc[member.best_epoch - 1]),
+            "test_accuracy": float((probabilities.argmax(axis=1) == run.dataset.test_y).mean()),
+        })
+    return records
 
 
 def calibration_record(
@@ -141,7 +165,8 @@ def save(run: Run) -> dict[str, Path]:
         save_history(run.result.history, config.history_path)
         ev.write_metrics(config.metrics_path, run.metrics, **record(run))
         run.written += [*paths.values(), config.history_path, config.metrics_path]
-        clear_resume_point(Path(config.run_dir))
+        for run_dir in [Path(config.run_dir), *(member_run_dirs(config) if config.members > 1 else [])]:
+            clear_resume_point(run_dir)
     return paths
 
 

@@ -29,6 +29,7 @@ TRAINING_TESTS = (
     "tests/training/test_loop.py::test_a_killed_run_resumes_from_its_last_finished_epoch",
     "tests/training/test_loop.py::test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resume",
     "tests/training/test_fused_norm.py",
+    "tests/training/test_ensemble.py::test_the_ensemble_averages_the_members_logits_and_saves_as_plain_keras",
 )
 
 
@@ -76,12 +77,37 @@ def fresh(tmp_path_factory, trained):
     return trained, reference_for(None, tmp_path_factory.mktemp("fresh"), trained.model)
 
 
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory, trained):
+    """A calibrated two-member ensemble of the trained network (the second member's weights nudged),
+    saved as the pipeline saves it, with its reference predictions."""
+    import keras
+
+    from mnist_cnn.evaluation.calibration import with_temperature
+    from mnist_cnn.model import build_classifier
+    from mnist_cnn.serving.model_io import save_model
+    from mnist_cnn.training.ensemble import average_members
+
+    members = []
+    for scale in (1.0, 0.9):
+        member = build_classifier(trained.config)
+        member.set_weights([w * scale for w in trained.model.get_weights()])
+        members.append(member)
+    model = with_temperature(average_members(members, name="mnist_cnn_fast"), 0.7)
+    folder = tmp_path_factory.mktemp("ensemble")
+    config = trained.config.with_settings([f"models_dir={folder}"])
+    paths = save_model(model, config)
+    files = (paths["keras"], paths["h5"])
+    return files, reference_for(None, folder, keras.saving.load_model(files[0], compile=False))
+
+
 @pytest.mark.parametrize(("runtime", "keras_version"), MATRIX, ids=[f"{r.name}-keras{v}" for r, v in MATRIX])
-def test_saved_models_load_and_predict_alike(runtime, keras_version, committed_reference, fresh):
+def test_saved_models_load_and_predict_alike(runtime, keras_version, committed_reference, fresh, ensemble):
     trained, fresh_reference = fresh
     results = load_in(runtime, keras_version, committed_reference, COMMITTED)
     results += load_in(runtime, keras_version, fresh_reference, (trained.keras_path, trained.h5_path))
-    assert len(results) == 4
+    results += load_in(runtime, keras_version, ensemble[1], ensemble[0])
+    assert len(results) == 6
     for result in results:
         assert result["keras"] == keras_version
         assert "error" not in result, result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class TrainResult:
     resumed_from_epoch: int  # 0 when the run started fresh
     precision: str = "float32"  # the Keras dtype policy it trained with
     precision_reason: str = ""
+    members: list[TrainResult] = field(default_factory=list)  # an ensemble's, one per network
 
 
 def set_reproducible(config: Config) -> None:

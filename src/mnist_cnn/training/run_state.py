@@ -25,7 +25,8 @@ BACKUP_DIR = "backup"
 # another models_dir, or after the data folder moved (its checksum still has to match)
 _NOT_IN_FINGERPRINT = frozenset(
     {"models_dir", "figures_dir", "run_dir", "model_name", "device", "data_dir", "train_csv",
-     "test_csv", "test_limit", "steps_per_execution"}  # how steps are dispatched, not what they compute
+     "test_csv", "test_limit", "steps_per_execution",  # how steps are dispatched, not what they compute
+     "members"}  # each member trains in a directory of its own, as a single network
 )
 _HOW_TO_START_AFRESH = (
     "start afresh with --fresh (fresh=True in Python, fresh_start = True in the notebook) or use "
