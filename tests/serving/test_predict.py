@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_cnn.data.csv_files import load_csv
 from mnist_cnn.data.dataset import to_model_input
 from mnist_cnn.serving.model_io import ModelFileError, load_model
 from mnist_cnn.serving.predict import (
@@ -178,3 +179,18 @@ def test_stroke_width_measures_lines_and_a_thick_pen_is_left_alone(monkeypatch):
     prepared = prepare_image(bold)
     monkeypatch.setattr("mnist_cnn.serving.predict.MIN_STROKE", 0.0)  # widening off
     np.testing.assert_array_equal(prepared, prepare_image(bold))
+
+
+def test_noise_and_filled_shapes_are_refused_as_not_a_digit_but_mnist_digits_are_not(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1600), dtype=np.uint8)
+    path = tmp_path / "noise.png"
+    Image.fromarray(noise).save(path)
+    with pytest.raises(ImageReadError, match="does not look like a digit: ink fills 100% of its box"):
+        load_images([path])
+    block = np.ones((300, 300), dtype=np.float32)
+    block[50:250, 80:220] = 0.0  # a black rectangle on white paper
+    with pytest.raises(ImageReadError, match="does not look like a digit"):
+        prepare_image(block)
+    images, _ = load_csv(ROOT / "data" / "mnist_test.csv.gz")
+    for digit in images[:3000]:  # every one prepares (the check leaves real digits alone)
+        prepare_image(digit.astype(np.float32) / 255.0)
