@@ -22,6 +22,7 @@ from mnist_cnn.evaluation import metrics as ev
 from mnist_cnn.evaluation import plots
 from mnist_cnn.evaluation.calibration import Calibration, calibrate
 from mnist_cnn.io.errors import CSVFormatError
+from mnist_cnn.io.files import remove_stale_temporaries
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 from mnist_cnn.io.locks import directory_lock
 from mnist_cnn.serving.model_io import save_history, save_model
@@ -161,6 +162,8 @@ def save(run: Run) -> dict[str, Path]:
     """
     config = run.config
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
+        for target in (config.keras_path, config.h5_path, config.history_path, config.metrics_path):
+            remove_stale_temporaries(target)  # a killed run's half-written files; the lock says so
         paths = save_model(run.model, config)
         save_history(run.result.history, config.history_path)
         ev.write_metrics(config.metrics_path, run.metrics, **record(run))

@@ -45,3 +45,18 @@ def test_other_errors_pass_through_unchanged(tmp_path):
     with pytest.raises(ValueError, match="a bug"):
         atomic_write(tmp_path / "x.json", broken)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed_and_nothing_else(tmp_path):
+    from mnist_cnn.io.files import remove_stale_temporaries
+
+    target = tmp_path / "mnist_cnn.keras"
+    target.write_text("the model")
+    stale = [tmp_path / ".mnist_cnn.keras.x1y2.keras", tmp_path / ".mnist_cnn.keras.abc.keras"]
+    for path in stale:
+        path.write_text("half")
+    kept = [tmp_path / ".mnist_cnn.h5.q.h5", tmp_path / "mnist_cnn.keras.bak", tmp_path / ".mnist-cnn.lock"]
+    for path in kept:
+        path.write_text("other")
+    assert sorted(remove_stale_temporaries(target)) == sorted(stale)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, *(p.name for p in kept)])

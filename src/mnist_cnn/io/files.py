@@ -22,6 +22,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
@@ -210,6 +211,21 @@ def atomic_write(target: str | os.PathLike, write: Callable[[IO[Any]], Any], mod
     """
     with atomic_path(target) as temp, open(temp, mode) as handle:
         write(handle)
+
+
+def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries `atomic_path` leaves beside `target` when its process is killed mid-write.
+
+    Only for a caller that holds the folder's lock (`io.locks.directory_lock`): then no other process
+    can be writing them. Returns what was removed.
+    """
+    target = Path(target)
+    removed = []
+    for stale in target.parent.glob(f".{glob_escape(target.name)}.*"):
+        if stale.is_file() and not stale.is_symlink():
+            stale.unlink()
+            removed.append(stale)
+    return removed
 
 
 def _is_disk_full(err: BaseException) -> bool:
