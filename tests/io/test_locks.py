@@ -60,3 +60,13 @@ def test_a_file_where_a_directory_belongs_is_one_clear_error(tmp_path):
     with pytest.raises(InputFileError, match="is a file, not a directory"), directory_lock(target):
         pass
     assert target.read_text() == "mine" and time.perf_counter() - started < 1
+
+
+def test_a_folder_the_lock_made_is_removed_if_nothing_was_written_in_it(tmp_path):
+    made, used = tmp_path / "made" / "models", tmp_path / "used"
+    with directory_lock(made):
+        assert made.is_dir()
+    assert not made.exists() and (tmp_path / "made").is_dir()  # only the folder the lock itself made
+    with directory_lock(used):
+        (used / "metrics.json").write_text("{}")
+    assert sorted(p.name for p in used.iterdir()) == [LOCK_NAME, "metrics.json"]

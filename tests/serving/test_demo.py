@@ -127,9 +127,15 @@ def test_reader_names_the_upload_not_its_cached_copy_and_spots_an_empty_drawing(
         reader.read(blank, "the drawing", drawing=True)
     with pytest.raises(InputFileError, match="no digit found"):
         reader.read(blank)
-    dot = tmp_path / "dot.png"
+    dot = tmp_path / "dot.png"  # a filled square: no strokes, no digit
     Image.fromarray(np.pad(np.zeros((9, 9), np.uint8), 20, constant_values=255)).save(dot)
-    answer = reader.read(dot)
+    with pytest.raises(InputFileError, match="does not look like a digit"):
+        reader.read(dot)
+    ring = np.zeros((9, 9), np.uint8)
+    ring[1:-1, 1:-1] = 255  # a small drawn 0: a one-pixel outline
+    mark = tmp_path / "ring.png"
+    Image.fromarray(np.pad(ring, 20, constant_values=255)).save(mark)
+    answer = reader.read(mark)
     assert answer.prediction.label == "b" and list(answer.probabilities) == ["b", "a", "c"]
     assert answer.preview().shape == (28 * demo.PREVIEW_SCALE,) * 2
     assert (answer.preview()[:: demo.PREVIEW_SCALE, :: demo.PREVIEW_SCALE] == answer.digit).all()

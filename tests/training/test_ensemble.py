@@ -70,7 +70,8 @@ def test_an_ensemble_run_trains_each_member_records_each_and_clears_every_resume
         "member 1 of 2: seed 42", "member 2 of 2: seed 43"]
     recorded = json.loads(config.metrics_path.read_text())
     assert [m["seed"] for m in recorded["members"]] == [42, 43]
-    assert all(0.5 < m["test_accuracy"] <= 1 and 0.5 < m["val_accuracy"] <= 1 for m in recorded["members"])
+    # one epoch on 1,000 images: above chance (10 %), each scored on its own
+    assert all(0.15 < m["test_accuracy"] <= 1 and 0.15 < m["val_accuracy"] <= 1 for m in recorded["members"])
     assert recorded["epochs_run"] == 2 and recorded["config"]["members"] == 2
     assert not any((d / "state.json").exists() for d in member_run_dirs(config))
     reloaded = keras.saving.load_model(config.keras_path, compile=False)

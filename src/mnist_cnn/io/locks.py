@@ -45,6 +45,7 @@ def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
         return
     if folder.exists() and not folder.is_dir():
         raise InputFileError(folder, "is a file, not a directory: choose a folder for the run")
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -63,4 +64,8 @@ def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
         yield folder
     finally:
         del _held[folder]
+        if created and os.listdir(folder) == [LOCK_NAME]:
+            # a run that stopped before writing anything leaves no trace of its own making
+            (folder / LOCK_NAME).unlink()
+            folder.rmdir()
         os.close(descriptor)  # closing the only descriptor releases the lock
