@@ -146,6 +146,9 @@ def summarise(runs: dict[int, dict]) -> dict:
     }
     if all("best_val_accuracy" in r for r in runs.values()):
         out["val_accuracy"] = statistics.mean(r["best_val_accuracy"] for r in runs.values())
+    members = [m["test_accuracy"] for r in runs.values() for m in r.get("members", [])]
+    if members and None not in members:  # an ensemble's networks, each alone
+        out["members_test_accuracy"] = statistics.mean(members)
     return out
 
 

@@ -158,3 +158,22 @@ def test_readme_names_every_keras_and_runtime_the_matrix_tries():
         for keras_version in runtime.keras:
             row = f"| {keras_version} | {runtime.pinned('tensorflow')} | {runtime.python} |"
             assert row in text, (runtime.name, keras_version)
+
+
+ENSEMBLE_BENCH = ROOT / "bench" / "results" / "train_bench_cpu2_ensemble.json"
+
+
+def test_readme_ensemble_table_is_the_committed_ensemble_bench():
+    bench = json.loads(ENSEMBLE_BENCH.read_text())
+    original, ensemble = bench["summary"]["original"], bench["summary"]["ensemble"]
+    accuracies = [run["test_accuracy"] for run in bench["runs"]["ensemble"].values()]
+    header = "| recipe | seeds | train s | test accuracy | of the original's time |"
+    rows = {cells[0]: cells[1:] for cells in table_after("README.md", header)}
+    assert rows["`original` (peer, same run)"] == [
+        ", ".join(map(str, original["seeds"])), f"{original['train_seconds']:.1f}",
+        percent(original["test_accuracy"]), ""]
+    low, high = percent(min(accuracies)).replace(" %", ""), percent(max(accuracies))
+    assert rows["ensemble of three `full` networks"] == [
+        ", ".join(map(str, ensemble["seeds"])), f"{ensemble['train_seconds']:.1f}",
+        f"{percent(ensemble['test_accuracy'])} ({low} to {high})",
+        f"{ensemble['train_seconds'] / original['train_seconds']:.2f}"]
