@@ -10,6 +10,7 @@ is recognised by the SHA-256 of its 10,000 labels; any other test file gets no m
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +35,16 @@ class LabelError:
     votes_neither: int
 
 
-def read_label_errors(path: str | Path = LABEL_ERRORS_CSV) -> list[LabelError]:
-    """The reviewed label errors, as committed."""
+@functools.cache
+def read_label_errors(path: str | Path = LABEL_ERRORS_CSV) -> tuple[LabelError, ...]:
+    """The reviewed label errors, as committed (read once per process)."""
     with Path(path).open(newline="") as handle:
-        return [
+        return tuple(
             LabelError(int(row["test_index"]), int(row["given_label"]), int(row["suggested_label"]),
                        int(row["reviewers_for_given"]), int(row["reviewers_for_suggested"]),
                        int(row["reviewers_for_neither"]))
             for row in csv.DictReader(handle)
-        ]
+        )
 
 
 def is_mnist_test_set(labels: np.ndarray) -> bool:

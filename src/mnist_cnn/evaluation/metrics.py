@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from mnist_cnn.data.dataset import to_model_input
+from mnist_cnn.evaluation.label_errors import disputed_mask, label_error_record
 from mnist_cnn.io.files import atomic_write
 
 # images converted to float at a time: 4,096 take 13 MB as model input, where 60,000 would take 188 MB
@@ -191,8 +192,6 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, class_names) -> Evaluation:
     """Predict `images` with `model` and compute every metric against `labels`."""
-    from mnist_cnn.evaluation.label_errors import disputed_mask, label_error_record
-
     probabilities = predict_probabilities(model, images)
     labels = np.asarray(labels)
     metrics = compute_metrics(probabilities, labels, class_names)

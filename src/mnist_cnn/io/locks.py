@@ -18,7 +18,7 @@ from pathlib import Path
 from mnist_cnn.io.errors import InputFileError
 
 LOCK_NAME = ".mnist-cnn.lock"
-_held: dict[Path, tuple[int, int]] = {}  # directory -> (file descriptor, depth) in this process
+_held: set[Path] = set()  # the directories this process holds
 
 
 class DirectoryBusyError(InputFileError):
@@ -34,14 +34,8 @@ def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
         yield Path(directory)
         return
     folder = Path(directory).resolve()
-    if folder in _held:
-        descriptor, depth = _held[folder]
-        _held[folder] = (descriptor, depth + 1)
-        try:
-            yield folder
-        finally:
-            descriptor, depth = _held[folder]
-            _held[folder] = (descriptor, depth - 1)
+    if folder in _held:  # an outer block of this process holds it, and releases it
+        yield folder
         return
     if folder.exists() and not folder.is_dir():
         raise InputFileError(folder, "is a file, not a directory: choose a folder for the run")
@@ -59,11 +53,11 @@ def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
         ) from None
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
-    _held[folder] = (descriptor, 1)
+    _held.add(folder)
     try:
         yield folder
     finally:
-        del _held[folder]
+        _held.discard(folder)
         if created and os.listdir(folder) == [LOCK_NAME]:
             # a run that stopped before writing anything leaves no trace of its own making
             (folder / LOCK_NAME).unlink()

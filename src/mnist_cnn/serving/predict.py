@@ -81,7 +81,7 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
         ImageReadError: missing, not a regular file, not an image of those formats, or unreadable.
         LimitError: the file or its pixel count is over `limits`.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     data = read_regular_file(path, "image_file_bytes", "an image", limits=limits, error=ImageReadError)
     try:
@@ -97,7 +97,7 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
                     scale = DRAFT_LONG_SIDE / max(width, height)
                     image.draft("L", (max(1, int(width * scale)), max(1, int(height * scale))))
                 image.load()
-                gray = _to_gray(_upright(image, ImageOps), path)
+                gray = _to_gray(_upright(image), path)
     except InputFileError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -112,11 +112,13 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
     return gray
 
 
-def _upright(image, image_ops):
+def _upright(image):
     """The image turned as its EXIF orientation says: a phone stores how it was held instead of turning
     the pixels. A damaged EXIF block leaves the image as stored rather than refusing it."""
+    from PIL import ImageOps
+
     try:
-        return image_ops.exif_transpose(image)
+        return ImageOps.exif_transpose(image)
     except (SyntaxError, ValueError, TypeError, KeyError, struct.error):
         return image
 
@@ -195,9 +197,7 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
         raise ImageReadError(source, "no digit found: the image is a single flat colour")
     ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
 
-    rows = np.flatnonzero((ink > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((ink > INK_THRESHOLD).any(axis=0))
-    ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    ink = ink[_box(ink > INK_THRESHOLD)]
 
     scale = DIGIT_BOX / max(ink.shape)
     width_before = stroke_width(ink > INK_THRESHOLD)
@@ -231,8 +231,7 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
 
 def _refuse_a_solid_block(digit: np.ndarray, source: str | os.PathLike) -> None:
     ink = digit > 32
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    box = ink[_box(ink)]
     if min(box.shape) >= 10 and box.mean() > SOLID_BOX_FILL:
         raise ImageReadError(
             source, f"does not look like a digit: ink fills {box.mean():.0%} of its box, where a "
@@ -268,9 +267,13 @@ def _thickened(ink: np.ndarray, grow: int) -> np.ndarray:
             source = out[:-step] if axis == 0 else out[:, :-step]
             np.maximum(target, source, out=target)
         out = widened
-    rows = np.flatnonzero((out > INK_THRESHOLD).any(axis=1))
-    cols = np.flatnonzero((out > INK_THRESHOLD).any(axis=0))
-    return out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return out[_box(out > INK_THRESHOLD)]
+
+
+def _box(mask: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of the smallest box holding every True of a 2-D mask with at least one."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def load_images(paths: list[str | os.PathLike], limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
