@@ -7,6 +7,11 @@ prints milliseconds per batch. Each batch normalization is timed twice: as Keras
 `BatchNormalization` and as this package's `FusedBatchNormalization`. Then it times whole training
 steps of the network both ways.
 
+Against what ceiling: it also times a large float32 (or bfloat16) matrix product in the same process,
+the most arithmetic per second this CPU gives TensorFlow in that precision, and prints each
+convolution's and the whole step's multiply-adds per second as a share of it. A piece near 1.0 cannot
+be made faster by execution settings, only by less arithmetic.
+
 Run: `python bench/layer_probe.py [--profile full] [--steps 50] [--isa AVX2] [--precision float32]
 [--json out.json]`.
 """
@@ -54,6 +59,40 @@ def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: i
     for _ in range(steps):
         step(data)
     return (time.perf_counter() - started) / steps * 1000
+
+
+def matmul_gflops(dtype: str = "float32", side: int = 2048, repeats: int = 10) -> float:
+    """GFLOP/s of a side x side matrix product in `dtype`: the ceiling the pieces are compared to."""
+    a = tf.random.uniform((side, side), dtype="float32")
+    a = tf.cast(a, dtype)
+    product = tf.function(lambda x: tf.matmul(x, x))
+    product(a).numpy()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        product(a).numpy()
+    return 2 * side**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def conv_flops(layer: layers.Conv2D, batch: int, input_gradient: bool = True) -> float:
+    """Floating-point operations of a training step through `layer`: the forward product, the weights'
+    gradient and (unless it is the first layer) the input's gradient, each as many as the forward."""
+    _, height, width, channels_out = layer.output.shape
+    kernel_h, kernel_w = layer.kernel_size
+    forward = 2 * batch * height * width * channels_out * kernel_h * kernel_w * layer.input.shape[-1]
+    return forward * (3 if input_gradient else 2)
+
+
+def training_flops(classifier: keras.Model, batch: int) -> float:
+    """Floating-point operations of one training step of `classifier`'s convolutions and dense layers
+    (the arithmetic that counts; normalization, pooling and the optimizer are a few percent)."""
+    total, first = 0.0, True
+    for layer in classifier.layers:
+        if isinstance(layer, layers.Conv2D):
+            total += conv_flops(layer, batch, input_gradient=not first)
+            first = False
+        elif isinstance(layer, layers.Dense):
+            total += 2 * batch * layer.input.shape[-1] * layer.units * 3
+    return total
 
 
 def _segments(classifier: keras.Model) -> list[list]:
@@ -125,20 +164,32 @@ def main() -> None:
     keras.mixed_precision.set_global_policy(policy)
     print(f"On {cpu_description()}; {policy} ({reason}); profile {args.profile}, "
           f"batch {config.batch_size}, forward + backward, ms per batch")
-    pieces = {}
+    ceiling = matmul_gflops("bfloat16" if "bfloat16" in policy else "float32")
+    print(f"  ceiling: a 2048x2048 matrix product, {ceiling:.0f} GFLOP/s")
+    pieces, shares = {}, {}
     for name, shape, make in network_pieces(config):
-        pieces[name] = round(step_milliseconds(make(), shape, config.batch_size, args.steps), 2)
-        print(f"  {name:<70} {pieces[name]:7.2f}", flush=True)
+        made = make()
+        pieces[name] = round(step_milliseconds(made, shape, config.batch_size, args.steps), 2)
+        line = f"  {name:<70} {pieces[name]:7.2f}"
+        if isinstance(made[0], layers.Conv2D):
+            gflops = conv_flops(made[0], config.batch_size) / pieces[name] / 1e6
+            shares[name] = round(gflops / ceiling, 2)
+            line += f"   {gflops:5.0f} GFLOP/s, {shares[name]:.2f} of the ceiling"
+        print(line, flush=True)
     keras_step = whole_step_seconds(config, fused=False, steps=args.steps)
     fused_step = whole_step_seconds(config, fused=True, steps=args.steps)
+    step_gflops = training_flops(build_classifier(config), config.batch_size) / fused_step / 1e9
     print(f"whole training step: Keras BatchNormalization {keras_step * 1000:.1f} ms, "
-          f"FusedBatchNormalization {fused_step * 1000:.1f} ms ({fused_step / keras_step:.2f} of it)")
+          f"FusedBatchNormalization {fused_step * 1000:.1f} ms ({fused_step / keras_step:.2f} of it); "
+          f"{step_gflops:.0f} GFLOP/s, {step_gflops / ceiling:.2f} of the ceiling")
     if args.json:
         args.json.write_text(json.dumps({
             "cpu": cpu_description(), "isa_cap": isa_cap(), "precision": policy, "precision_reason": reason,
             "profile": args.profile, "batch": config.batch_size, "steps": args.steps, "piece_ms": pieces,
             "step_ms": {"keras_batch_norm": round(keras_step * 1000, 1),
                         "fused_batch_norm": round(fused_step * 1000, 1)},
+            "ceiling_gflops": round(ceiling, 1), "conv_share_of_ceiling": shares,
+            "step_share_of_ceiling": round(step_gflops / ceiling, 2),
         }, indent=2))
 
 

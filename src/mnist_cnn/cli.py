@@ -213,6 +213,10 @@ def _demo(args: argparse.Namespace) -> None:
     except ImportError as err:
         raise BadInputError(str(err)) from None
     model = _load_predictor(args)
+    import logging
+
+    # the server's log: one timestamped line per refused image (Python's fallback would drop the time)
+    logging.basicConfig(format="%(asctime)s mnist-cnn demo: %(message)s", level=logging.WARNING)
     demo.launch(model, _class_names(args, model), host=args.host, port=args.port, limits=args.limits)
 
 

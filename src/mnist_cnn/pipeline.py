@@ -25,6 +25,7 @@ from mnist_cnn.io.errors import CSVFormatError
 from mnist_cnn.io.files import remove_stale_temporaries
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 from mnist_cnn.io.locks import directory_lock
+from mnist_cnn.io.switch import finish_switch_over, switch_over
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
 from mnist_cnn.training.ensemble import member_config, member_run_dirs, train_ensemble
@@ -153,21 +154,30 @@ def record(run: Run) -> dict[str, Any]:
     }
 
 
-def save(run: Run) -> dict[str, Path]:
-    """Write the model (.keras and .h5), history.csv and metrics.json; returns the model paths.
+def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write the model (.keras and .h5), history.csv, metrics.json and `figures` (name: Figure) as one
+    set; returns the model paths.
 
-    The last step of a run: once everything is written, the resume point is cleared. Until then a
-    rerun after any failure resumes a finished training and redoes only calibration, evaluation and
-    saving. The models folder and the run directory are held against other runs meanwhile.
+    The files switch over together (`io.switch`): a kill or a full disk part-way leaves the previous
+    set whole, and the next run completes or discards what this one began. The last step of a run:
+    once the set is in place, the resume point is cleared; until then a rerun after any failure
+    resumes the finished training and redoes only calibration, evaluation and saving. The models
+    folder and the run directory are held against other runs meanwhile.
     """
-    config = run.config
+    config, figures = run.config, figures or {}
+    figure_paths = [Path(config.figures_dir) / f"{name}.png" for name in figures]
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
-        for target in (config.keras_path, config.h5_path, config.history_path, config.metrics_path):
-            remove_stale_temporaries(target)  # a killed run's half-written files; the lock says so
-        paths = save_model(run.model, config)
-        save_history(run.result.history, config.history_path)
-        ev.write_metrics(config.metrics_path, run.metrics, **record(run))
-        run.written += [*paths.values(), config.history_path, config.metrics_path]
+        finish_switch_over(config.models_dir)  # a killed run's committed set first, then its debris
+        for target in (config.keras_path, config.h5_path, config.history_path, config.metrics_path,
+                       *figure_paths):
+            remove_stale_temporaries(target)
+        with switch_over(config.models_dir):
+            paths = save_model(run.model, config)
+            save_history(run.result.history, config.history_path)
+            ev.write_metrics(config.metrics_path, run.metrics, **record(run))
+            for name, figure in figures.items():
+                plots.save_figure(figure, config.figures_dir, name)
+        run.written += [*paths.values(), config.history_path, config.metrics_path, *figure_paths]
         for run_dir in [Path(config.run_dir), *(member_run_dirs(config) if config.members > 1 else [])]:
             clear_resume_point(run_dir)
     return paths
@@ -191,6 +201,7 @@ def run(
     say = report if report is not None else (lambda line: None)
     # both folders held from the start: a second run is refused before it loads anything
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
+        finish_switch_over(config.models_dir)  # what a killed run committed, before anything is read
         current = load(config, limits=limits)
         say(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
             f"data {current.dataset.summary()}")
@@ -198,9 +209,7 @@ def run(
         calibration = calibrate_model(current)
         say(f"calibrated on the validation split: temperature {calibration.temperature:.3f}")
         evaluate_model(current)
-        for name, figure in report_figures(current).items():
-            current.written.append(plots.save_figure(figure, config.figures_dir, name))
-        save(current)  # last: it clears the resume point once everything is in place
+        save(current, report_figures(current))  # last: it clears the resume point once all is in place
     return current
 
 

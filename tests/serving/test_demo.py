@@ -250,6 +250,33 @@ def test_200_requests_from_4_threads_then_bad_uploads_leave_it_serving(server, d
         assert_same(ask(client, good), expected[str(good)])
 
 
+@pytest.mark.slow
+def test_answered_uploads_leave_the_cache_and_each_refusal_is_one_log_line(
+        server, digit_files, tmp_path, caplog, capfd):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    client = Client(server.url, verbose=False)
+    capfd.readouterr()
+    caplog.clear()
+    ask(client, digit_files[0])
+    notes = tmp_path / "notes.png"
+    notes.write_text("a shopping list, renamed")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(giant_png_header())
+    for path, message in ((notes, "not an image"), (bomb, "image_pixels")):
+        with pytest.raises(AppError, match=message):
+            ask(client, path)
+    kept = [p.name for p in server.cache.rglob("*") if p.is_file()]
+    assert not {digit_files[0].name, notes.name, bomb.name} & set(kept), kept
+    refusals = [r.getMessage() for r in caplog.records if r.name == "mnist_cnn.serving.demo"]
+    assert [line.split(":")[:2] for line in refusals] == [
+        ["refused an image", " notes.png"], ["refused an image", " bomb.png"]], refusals
+    assert all("\n" not in line for line in refusals)
+    logged = capfd.readouterr()
+    assert "Traceback" not in logged.err + logged.out, logged.err[-2000:]
+
+
 # --- the page, in a real browser ------------------------------------------------------------------
 
 def open_browser(profile: Path, width: int = 1280, height: int = 1000):

@@ -1,5 +1,6 @@
 """Input files from strangers and the files we write: size caps, bounded reads, decompression with
-ratio limits, atomic writes, model-archive checks, and the one-line errors they raise."""
+ratio limits, atomic writes, one switch-over for a run's files, a lock per run directory, model-archive
+checks, and the one-line errors they raise."""
 
 from mnist_cnn._lazy import lazy_exports
 
@@ -11,6 +12,8 @@ _EXPORTS = {
     "atomic_path": "files", "atomic_write": "files", "file_sha256": "files", "read_checksums": "files",
     "TooLargeError": "inflate", "gunzip": "inflate", "read_zip_member": "inflate",
     "check_model_archive": "model_files",
+    "directory_lock": "locks", "DirectoryBusyError": "locks",
+    "switch_over": "switch", "finish_switch_over": "switch",
     "silence_native_stderr": "native_logs", "restore_native_stderr": "native_logs",
     "filter_native_stderr": "native_logs",
 }

@@ -8,7 +8,8 @@ Capped decompression of what is read is `mnist_cnn.io.inflate`'s; the caps are `
   from the same `stat` before a byte is read.
 - `open_nonblocking`: how such a file is opened, so a pipe swapped in after the check cannot hang.
 - `atomic_path`, `atomic_write`: every writer's helper; they refuse to replace a read-only target and
-  name the target, never its temporary file, when they may not write.
+  name the target, never its temporary file, when they may not write. Inside `io.switch.switch_over`
+  their renames wait, and a whole set of files switches over together.
 - `file_sha256`, `read_checksums`: what checksums a file has and which are listed for it.
 """
 
@@ -28,6 +29,7 @@ from typing import IO, Any
 
 from mnist_cnn.io.errors import DiskFullError, InputFileError, OutputPermissionError
 from mnist_cnn.io.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, GiB, Limits, MiB, format_quantity
+from mnist_cnn.io.switch import held_back
 
 CHUNK = 4 * MiB  # what is hashed at a time
 
@@ -182,12 +184,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600): give it the mode a plain open() would have
         os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
-        os.replace(temp, target)
+        if not held_back(temp, target):  # an open switch-over renames its whole set at once
+            os.replace(temp, target)
     except PermissionError as err:
         temp.unlink(missing_ok=True)
         raise OutputPermissionError(target, f"cannot be written ({err.strerror or err})") from None
     except Exception as err:
-        if not _is_disk_full(err):
+        if not (_is_disk_full(err) or _nearly_full(folder)):
             temp.unlink(missing_ok=True)
             raise
         written = temp.stat().st_size if temp.exists() else 0
@@ -233,6 +236,17 @@ def _is_disk_full(err: BaseException) -> bool:
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Under 1 MiB left on `folder`'s device (root's reserve included): a writer that failed there ran
+    out of space, whatever it called the failure (h5py, once a write has failed, can report a full
+    disk as "Slist already enabled?")."""
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return False
+    return info.f_bfree * info.f_frsize < MiB
 
 
 def _umask() -> int:

@@ -7,14 +7,18 @@ caps, then `prepare_image` and `predict_digits` answer, so the page, the noteboo
 
 The page also serves one API endpoint, `predict`: one image file in (`gradio_client.handle_file`), out
 a label with the probability of every class. A bad upload (not an image, over a cap, nothing drawn)
-is a message on the page, or a `gradio.Error` for an API client; the server goes on serving.
+is a message on the page, or a `gradio.Error` for an API client, and one line in the server's log
+(logger `mnist_cnn.serving.demo`, no traceback); the server goes on serving. An upload or drawing is
+deleted from Gradio's cache as soon as it is answered: the page keeps no stranger's photo.
 
 Gradio is an optional extra (`pip install "mnist-cnn[demo]"`), imported only inside these functions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
 import socket
 import threading
@@ -44,8 +48,10 @@ CANVAS_SIDE = 400
 # MNIST's strokes are about 2-3 pixels of a 20-pixel digit: on a 400-pixel canvas a digit drawn
 # 250-300 pixels tall needs a brush about 30 pixels wide to look like one after scaling
 BRUSH_RADIUS = 18
-# uploads and drawings are files in Gradio's cache: clear those older than an hour, every hour
-CACHE_SWEEP = (3600, 3600)
+# what Gradio itself writes to its cache (the previews it serves back) is cleared after 10 minutes;
+# uploads and drawings are deleted as soon as they are answered
+CACHE_SWEEP = (600, 600)
+log = logging.getLogger(__name__)
 _EXTENSIONS = {"JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff")}
 UPLOAD_TYPES = [ext for fmt in IMAGE_FORMATS for ext in _EXTENSIONS.get(fmt, (f".{fmt.lower()}",))]
 # the brush is the first button of the sketchpad's tool bar (its label is translated); it works only
@@ -130,6 +136,34 @@ def _message(err: InputFileError) -> str:
     return err.reason if err.reason == EMPTY_DRAWING else str(err)
 
 
+def _refused(err: InputFileError) -> str:
+    """The message for a refused image, logged as one line for whoever runs the server."""
+    message = _message(err)
+    log.warning("refused an image: %s", message)
+    return message
+
+
+def upload_folder() -> Path:
+    """Where Gradio keeps uploads and drawings (GRADIO_TEMP_DIR, or <temp>/gradio)."""
+    import gradio.utils
+
+    return Path(gradio.utils.get_upload_folder()).resolve()
+
+
+def forget_upload(path: str | os.PathLike | None, folder: Path) -> None:
+    """Delete an answered upload and its own subfolder from Gradio's cache `folder`; a path outside
+    it (a file of the server's own) is never touched."""
+    if path is None:
+        return
+    upload = Path(path).resolve()
+    if folder not in upload.parents:
+        return
+    upload.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # Gradio keeps each upload in a folder of its own hash
+        if upload.parent != folder:
+            upload.parent.rmdir()
+
+
 def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAULT_LIMITS) -> gradio.Blocks:
     """The page: a sketchpad and an upload, the model's 28x28 input, the top 3, and the `predict` API.
 
@@ -137,7 +171,7 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
     """
     import gradio as gr
 
-    reader = DigitReader(model, class_names, limits)
+    reader, cache = DigitReader(model, class_names, limits), upload_folder()
 
     def show(path: str | None, source: str, *, drawing: bool = False) -> tuple[Any, Any, str]:
         """The page's outputs for one file: preview, top classes, status line; errors as the status."""
@@ -146,7 +180,9 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
         try:
             answer = reader.read(path, source, drawing=drawing)
         except InputFileError as err:
-            return None, None, f"**{ERROR_TITLE}.** {_message(err)}"
+            return None, None, f"**{ERROR_TITLE}.** {_refused(err)}"
+        finally:
+            forget_upload(path, cache)
         best = answer.prediction
         # the Label rounds to whole percents; the line gives the top 3 to a tenth
         runners_up = ", ".join(f"{name} {p:.1%}" for name, p in best.top[1:TOP_SHOWN])
@@ -166,7 +202,9 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
         try:
             return reader.read(image).probabilities
         except InputFileError as err:
-            raise gr.Error(_message(err), title=ERROR_TITLE, print_exception=False) from None
+            raise gr.Error(_refused(err), title=ERROR_TITLE, print_exception=False) from None
+        finally:
+            forget_upload(image, cache)
 
     with gr.Blocks(title="MNIST digit reader", analytics_enabled=False, delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown("# Draw a digit\nDraw one digit, 0 to 9, large and centred, then press **Predict**; "

@@ -1,0 +1,133 @@
+"""A run's artefacts switch over together: every file written in full first, then renamed as one set.
+
+Each file is already written atomically (`io.files.atomic_path`: a temporary beside the target, then
+one rename). A run writes several (the model twice, history, metrics, figures), and a process killed
+between two renames would leave a new model beside old metrics. Inside `switch_over(journal_dir)` the
+renames are held back: every writer still writes and fsyncs its temporary beside its target, and
+when the block ends without error
+
+1. the list of (temporary, target) pairs is written atomically as `journal_dir/.mnist-cnn-switch.json`:
+   the commit point;
+2. every temporary is renamed onto its target;
+3. the journal is removed.
+
+A process that dies before (1) leaves the old set untouched; the temporaries it wrote are removed
+by the next run (`io.files.remove_stale_temporaries`). One that dies after (1) leaves a journal, and
+the next start (`finish_switch_over`, under the folder's lock) completes the renames. Either way the
+folders hold one set, old or new, once the next run starts. An error inside the block removes every
+temporary and renames nothing.
+
+The journal is a file a stranger could write: each entry must name a hidden temporary (".<name>.")
+beside its own target, so a hostile journal can at most rename such a file onto its namesake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from mnist_cnn.io.errors import InputFileError
+
+JOURNAL_NAME = ".mnist-cnn-switch.json"
+JOURNAL_MAX_BYTES = 1 << 20  # a real one lists a dozen files
+_pending: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar(
+    "mnist_cnn_switch", default=None
+)
+
+
+def held_back(temp: Path, target: Path) -> bool:
+    """Called by `atomic_path` once `temp` is complete: True when a switch-over is open and will
+    rename it (the caller must not), False when the caller renames it now."""
+    pending = _pending.get()
+    if pending is None:
+        return False
+    pending.append((Path(temp), Path(target)))
+    return True
+
+
+@contextlib.contextmanager
+def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold back every `atomic_path` rename in the block; rename them as one set when it ends.
+
+    The caller holds `journal_dir`'s lock (`io.locks.directory_lock`). Not re-entrant: an inner
+    block's files join the outer set.
+    """
+    if _pending.get() is not None:
+        yield
+        return
+    pending: list[tuple[Path, Path]] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    except BaseException:
+        for temp, _ in pending:
+            temp.unlink(missing_ok=True)
+        raise
+    finally:
+        _pending.reset(token)
+    journal = Path(journal_dir) / JOURNAL_NAME
+    from mnist_cnn.io.files import atomic_write
+
+    entries = [{"temporary": str(temp.resolve()), "target": str(target.resolve())}
+               for temp, target in pending]
+    try:
+        atomic_write(journal, lambda handle: handle.write(json.dumps(entries, indent=1)), mode="w")
+    except BaseException:
+        for temp, _ in pending:
+            temp.unlink(missing_ok=True)
+        raise
+    _rename_all(journal)
+
+
+def finish_switch_over(journal_dir: str | os.PathLike) -> list[Path]:
+    """Complete a switch-over a killed process committed but did not finish; returns the targets
+    renamed now (none when there is no journal). The caller holds `journal_dir`'s lock."""
+    journal = Path(journal_dir) / JOURNAL_NAME
+    if not journal.exists():
+        return []
+    return _rename_all(journal)
+
+
+def _rename_all(journal: Path) -> list[Path]:
+    pairs, renamed = _read_journal(journal), []
+    for temp, target in pairs:
+        if temp.exists():  # absent: renamed before the process died
+            os.replace(temp, target)
+            renamed.append(target)
+    for folder in {target.parent for _, target in pairs} | {journal.parent}:
+        _fsync_directory(folder)  # the renames reach the disk before the journal goes
+    journal.unlink()
+    return renamed
+
+
+def _read_journal(journal: Path) -> list[tuple[Path, Path]]:
+    from mnist_cnn.io.files import read_regular_file
+
+    damaged = "is not a switch-over journal this package wrote; delete it to keep the files as they are"
+    data = read_regular_file(journal, JOURNAL_MAX_BYTES, "a switch-over journal")
+    try:
+        entries = json.loads(data)
+        pairs = [(Path(entry["temporary"]), Path(entry["target"])) for entry in entries]
+    except (ValueError, TypeError, KeyError):
+        raise InputFileError(journal, damaged) from None
+    for temp, target in pairs:
+        if temp.parent != target.parent or not temp.name.startswith(f".{target.name}."):
+            raise InputFileError(journal, damaged)
+    return pairs
+
+
+def _fsync_directory(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the renames still happened
+    finally:
+        os.close(descriptor)
