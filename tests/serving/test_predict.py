@@ -154,17 +154,20 @@ def test_a_phone_photo_is_read_the_way_up_its_exif_says(tmp_path, model, test_di
     assert prediction.label == str(labels[0])
 
 
-@pytest.mark.parametrize("pen", [1, 2, 3, 40])
-def test_a_digit_drawn_with_a_fine_pen_on_a_large_page_keeps_its_ink(model, pen):
+@pytest.mark.parametrize("pen", [1, 2, 3, 5, 8, 12, 20, 30, 40, 80, 160])
+def test_a_digit_drawn_with_any_pen_on_a_large_page_keeps_its_ink(model, pen):
     """A 7 drawn 1-3 px wide on a 600x800 page once shrank to a brightest pixel of 16-36/255 (read as
-    a 1); strokes are widened before scaling so they end up as bright as a wide pen's."""
+    a 1); strokes are widened before scaling so they end up as bright as a wide pen's. From 1 px to
+    40 px the prepared digit holds about the same ink; wider pens (to 160 px, over half the 7's bar)
+    leave more, and the 7 is still read."""
     from PIL import Image, ImageDraw
 
     page = Image.new("L", (600, 800), 255)
     ImageDraw.Draw(page).line([(150, 200), (450, 200), (250, 650)], fill=0, width=pen)
     digit = prepare_image(np.asarray(page, dtype=np.float32) / 255.0)
     assert digit.max() == 255
-    assert 40 <= int((digit > 128).sum()) <= 90  # about as much bright ink as the 40 px pen's
+    if pen <= 40:
+        assert 40 <= int((digit > 128).sum()) <= 90  # about as much bright ink as the 40 px pen's
     [prediction] = predict_digits(model, digit[None], [str(d) for d in range(10)])
     assert prediction.label == "7"
 
