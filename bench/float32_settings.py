@@ -5,7 +5,9 @@ changes: Keras' batch normalization against the fused one, XLA (`jit_compile=Tru
 oneDNN kernels off (`TF_ENABLE_ONEDNN_OPTS=0`), half and twice the batch, one inter-op thread. Each
 setting runs in its own process (the environment variables and thread counts are read once, when
 TensorFlow starts), under the ISA cap given (default AVX2: the CPUs most people have), and is
-reported in microseconds per image and as a ratio to the profile's own settings in the same run.
+reported in microseconds per image and as a ratio to the profile's own settings in the same run. The
+profile's own settings are timed first and again last, and the ratios are to the mean of the two: on a
+shared machine the speed drifts between processes by up to a fifth, and a lone reference can mislead.
 
 Run: `python bench/float32_settings.py [--profile quick] [--isa AVX2] [--steps 64] [--json out.json]`.
 """
@@ -85,17 +87,21 @@ def main() -> None:
     print(f"On {cpu_description()}; oneDNN capped at {args.isa}; float32; profile {args.profile}; "
           f"{args.steps} steps each, microseconds per image")
     results = {}
-    for name, setting in SETTINGS.items():
+    reference_name = next(iter(SETTINGS))
+    for name, setting in [*SETTINGS.items(), (f"{reference_name}, again", {})]:
         env = {**base_env, **setting.get("env", {})}
         command = [sys.executable, __file__, "--profile", args.profile, "--steps", str(args.steps),
                    "--child", json.dumps(setting)]
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        reference = next(iter(results.values()))["us_per_image"]
-        ratio = results[name]["us_per_image"] / reference
-        results[name]["ratio"] = round(ratio, 2)
-        print(f"  {name:<42} batch {results[name]['batch']:4d}  {results[name]['us_per_image']:6.1f}"
-              f"  ({ratio:.2f} of the profile's)", flush=True)
+        print(f"  {name:<46} batch {results[name]['batch']:4d}  {results[name]['us_per_image']:6.1f}",
+              flush=True)
+    twice = (results[reference_name], results[f"{reference_name}, again"])
+    reference = sum(result["us_per_image"] for result in twice) / 2
+    print(f"ratios to the profile's own settings ({reference:.1f}, the mean of its two runs):")
+    for name, result in results.items():
+        result["ratio"] = round(result["us_per_image"] / reference, 2)
+        print(f"  {name:<46} {result['ratio']:.2f}")
     if args.json:
         record = {"cpu": cpu_description(), "isa_cap": args.isa, "precision": "float32",
                   "profile": args.profile, "steps": args.steps, "settings": results}

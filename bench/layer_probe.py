@@ -123,7 +123,7 @@ def network_pieces(config: Config):
         else:
             name = " + ".join(type(layer).__name__ for layer in keras_piece[:-1])
             variants = [(f"{name} + ReLU at {side}x{shape[2]}", keras_piece),
-                        (f"... with {type(fused_piece[-2]).__name__}", fused_piece)]
+                        (f"... with {type(fused_piece[-2]).__name__} at {side}x{shape[2]}", fused_piece)]
         for label, piece in variants:
             yield label, shape, lambda piece=piece: [type(layer).from_config(layer.get_config())
                                                      for layer in piece]

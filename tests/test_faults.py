@@ -196,3 +196,39 @@ def test_a_disk_that_fills_at_each_write_keeps_the_old_set_and_the_training(smal
     assert _digests(config.models_dir, config.figures_dir) != old
     assert not (config.run_dir / "state.json").exists()
     del run
+
+
+def test_a_disk_that_fills_during_training_loses_no_finished_epoch(small_disk, tmp_path, monkeypatch):
+    """The run directory's disk fills once the first epoch is saved: the second epoch's checkpoint is
+    refused as a full disk naming its target, the first epoch is kept, and the same call, with space
+    freed, trains only the epochs that were left."""
+    from mnist_cnn import pipeline
+    from mnist_cnn.config import Config
+    from mnist_cnn.io.errors import DiskFullError
+    from mnist_cnn.training import run_state
+
+    config = Config.from_profile(
+        "smoke", data_dir=ROOT / "data", train_limit=1500, epochs=3, early_stopping_patience=5,
+        models_dir=tmp_path / "models", figures_dir=tmp_path / "figures", run_dir=small_disk / "run",
+    )
+    filler, real_save = small_disk / "filler", run_state.save_resume_point
+
+    def save_then_fill(*args, **kwargs):
+        real_save(*args, **kwargs)
+        if not filler.exists():
+            with open(filler, "wb") as handle:
+                handle.write(b"\0" * shutil.disk_usage(small_disk).free)
+
+    monkeypatch.setattr(run_state, "save_resume_point", save_then_fill)
+    with pytest.raises(DiskFullError) as caught:
+        pipeline.run(config)
+    assert str(config.run_dir) in str(caught.value) and "/." not in str(caught.value), caught.value
+    assert json.loads((config.run_dir / "state.json").read_text())["epochs_done"] == 1
+    assert not [p.name for p in config.run_dir.iterdir() if p.name.startswith(".") and "lock" not in p.name]
+
+    monkeypatch.undo()
+    filler.unlink()
+    lines: list[str] = []
+    done = pipeline.run(config, report=lines.append)
+    assert any("1 of 3 epochs already done" in line for line in lines), lines
+    assert sum(line.startswith("epoch ") for line in lines) == 2 and done.result.epochs_run == 3

@@ -190,17 +190,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         temp.unlink(missing_ok=True)
         raise OutputPermissionError(target, f"cannot be written ({err.strerror or err})") from None
     except Exception as err:
-        if not (_is_disk_full(err) or _nearly_full(folder)):
-            temp.unlink(missing_ok=True)
-            raise
-        written = temp.stat().st_size if temp.exists() else 0
+        full = disk_full_error(err, target, temp)
         temp.unlink(missing_ok=True)
-        free = shutil.disk_usage(folder).free
-        before, now = format_quantity(written, "bytes"), format_quantity(free, "bytes")
-        raise DiskFullError(
-            target, f"no space left on the device: {before} written before it filled and {now} free in "
-            f"{folder}/ now; free space there and run again",
-        ) from None
+        if full is None:
+            raise
+        raise full from None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -229,6 +223,22 @@ def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
             stale.unlink()
             removed.append(stale)
     return removed
+
+
+def disk_full_error(err: BaseException, target: Path, partial: Path) -> DiskFullError | None:
+    """`err` as a `DiskFullError` naming `target`, if it was the disk filling up while `partial` (the
+    temporary beside `target`) was written, with what was written and what is free; else None."""
+    folder = target.parent
+    if not (_is_disk_full(err) or _nearly_full(folder)):
+        return None
+    written = partial.stat().st_size if partial.exists() else 0
+    partial.unlink(missing_ok=True)  # its bytes are what the message says is free again
+    free = shutil.disk_usage(folder).free
+    before, now = format_quantity(written, "bytes"), format_quantity(free, "bytes")
+    return DiskFullError(
+        target, f"no space left on the device: {before} written before it filled and {now} free in "
+        f"{folder}/ now; free space there and run again",
+    )
 
 
 def _is_disk_full(err: BaseException) -> bool:

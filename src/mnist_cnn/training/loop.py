@@ -19,6 +19,7 @@ import pandas as pd
 
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import Dataset, one_hot, to_model_input
+from mnist_cnn.io.files import disk_full_error
 from mnist_cnn.keras_compat import AveragingAdam, TiesCountAsBetter
 from mnist_cnn.model import build_classifier, build_model, classifier_of
 from mnist_cnn.training import run_state
@@ -102,7 +103,13 @@ class AtomicModelCheckpoint(TiesCountAsBetter, keras.callbacks.ModelCheckpoint):
         # only a file this epoch wrote in full is promoted: a stale or half-written partial never
         # replaces the good checkpoint
         Path(self.filepath).unlink(missing_ok=True)
-        super().on_epoch_end(epoch, logs)
+        try:
+            super().on_epoch_end(epoch, logs)
+        except Exception as err:  # a full disk names the checkpoint, not Keras' temporary
+            full = disk_full_error(err, self.final_path, Path(self.filepath))
+            if full is None:
+                raise
+            raise full from None
         if os.path.exists(self.filepath):
             os.replace(self.filepath, self.final_path)
 
