@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 SETTINGS: dict[str, dict] = {
@@ -40,29 +39,19 @@ def child(setting: dict, profile: str, steps: int) -> dict:
     if setting.get("inter_op"):
         tf.config.threading.set_inter_op_parallelism_threads(setting["inter_op"])
     import keras
-    import numpy as np
+
+    # run as a script, this file's folder is on the path: the step is timed as layer_probe times it
+    from layer_probe import whole_step_seconds
 
     from mnist_cnn.config import Config
-    from mnist_cnn.model import build_model
-    from mnist_cnn.training.loop import compile_model
 
     keras.mixed_precision.set_global_policy("float32")
     config = Config.from_profile(profile)
     batch = int(config.batch_size * setting.get("batch_factor", 1.0))
     config = config.with_settings([f"batch_size={batch}"])
-    model = build_model(config, fused_norm=setting.get("fused", True))
-    compile_model(model, config, steps_per_epoch=steps)
-    if setting.get("jit"):
-        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"],
-                      steps_per_execution=config.steps_per_execution, jit_compile=True)
-    rng = np.random.default_rng(0)
-    images = rng.random((batch * steps, 28, 28, 1), dtype="float32")
-    labels = keras.utils.to_categorical(rng.integers(0, 10, len(images)), 10)
-    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch).prefetch(2)
-    model.fit(data, epochs=1, verbose=0)  # traces and sets up the step
-    started = time.perf_counter()
-    model.fit(data, epochs=1, verbose=0)
-    return {"us_per_image": (time.perf_counter() - started) / len(images) * 1e6, "batch": batch}
+    seconds = whole_step_seconds(config, fused=setting.get("fused", True), steps=steps,
+                                 jit_compile=setting.get("jit", False))
+    return {"us_per_image": seconds / batch * 1e6, "batch": batch}
 
 
 def main() -> None:

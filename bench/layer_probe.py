@@ -129,12 +129,16 @@ def network_pieces(config: Config):
                                                      for layer in piece]
 
 
-def whole_step_seconds(config: Config, fused: bool, steps: int) -> float:
-    """Seconds per training step of the profile's training model, with or without fused batch norm."""
+def whole_step_seconds(config: Config, fused: bool, steps: int, jit_compile: bool = False) -> float:
+    """Seconds per training step of the profile's training model, with or without fused batch norm
+    (and, with `jit_compile`, compiled by XLA)."""
     model = build_model(config, fused_norm=fused)
     # whole calls of steps_per_execution steps, so no call traces a shorter loop inside the timing
     steps = -(-steps // config.steps_per_execution) * config.steps_per_execution
     compile_model(model, config, steps_per_epoch=steps)
+    if jit_compile:
+        model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"],
+                      steps_per_execution=config.steps_per_execution, jit_compile=True)
     rng = np.random.default_rng(0)
     x = rng.random((config.batch_size * steps, 28, 28, 1), dtype="float32")
     y = keras.utils.to_categorical(rng.integers(0, 10, len(x)), 10)

@@ -167,7 +167,7 @@ def test_a_disk_that_fills_at_each_write_keeps_the_old_set_and_the_training(smal
         "smoke", data_dir=ROOT / "data", train_limit=1500, epochs=2, models_dir=small_disk / "models",
         figures_dir=small_disk / "figures", run_dir=tmp_path / "run",
     )
-    run = pipeline.run(config)  # the old set
+    pipeline.run(config)  # the old set
     old = _digests(config.models_dir, config.figures_dir)
     set_bytes = sum(p.stat().st_size for d in (config.models_dir, config.figures_dir) for p in d.iterdir())
 
@@ -195,7 +195,6 @@ def test_a_disk_that_fills_at_each_write_keeps_the_old_set_and_the_training(smal
     pipeline.save(second, figures)
     assert _digests(config.models_dir, config.figures_dir) != old
     assert not (config.run_dir / "state.json").exists()
-    del run
 
 
 def test_a_disk_that_fills_during_training_loses_no_finished_epoch(small_disk, tmp_path, monkeypatch):

@@ -165,7 +165,7 @@ def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
     folder and the run directory are held against other runs meanwhile.
     """
     config, figures = run.config, figures or {}
-    figure_paths = [Path(config.figures_dir) / f"{name}.png" for name in figures]
+    figure_paths = [plots.figure_path(config.figures_dir, name) for name in figures]
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
         finish_switch_over(config.models_dir)  # a killed run's committed set first, then its debris
         for target in (config.keras_path, config.h5_path, config.history_path, config.metrics_path,

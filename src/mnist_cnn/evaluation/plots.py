@@ -219,13 +219,17 @@ def per_class_accuracy(accuracies, class_names) -> Figure:
     return fig
 
 
+def figure_path(directory: str | Path, name: str) -> Path:
+    """Where the figure `name` is saved: <directory>/<name>.png."""
+    return Path(directory) / f"{name}.png"
+
+
 def save_figure(fig: Figure, directory: str | Path, name: str, dpi: int = 110) -> Path:
     """Save `fig` as <directory>/<name>.png (written beside, then renamed) and return the path."""
     from mnist_cnn.io.files import atomic_write
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / f"{name}.png"
+    target = figure_path(directory, name)
+    target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(target, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
     return target
 

@@ -60,27 +60,23 @@ def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
         yield
         return
     pending: list[tuple[Path, Path]] = []
+    journal = Path(journal_dir) / JOURNAL_NAME
     token = _pending.set(pending)
     try:
-        yield
-    except BaseException:
-        for temp, _ in pending:
-            temp.unlink(missing_ok=True)
-        raise
-    finally:
-        _pending.reset(token)
-    journal = Path(journal_dir) / JOURNAL_NAME
-    from mnist_cnn.io.files import atomic_write
+        try:
+            yield
+        finally:
+            _pending.reset(token)
+        from mnist_cnn.io.files import atomic_write
 
-    entries = [{"temporary": str(temp.resolve()), "target": str(target.resolve())}
-               for temp, target in pending]
-    try:
+        entries = [{"temporary": str(temp.resolve()), "target": str(target.resolve())}
+                   for temp, target in pending]
         atomic_write(journal, lambda handle: handle.write(json.dumps(entries, indent=1)), mode="w")
-    except BaseException:
+    except BaseException:  # nothing committed: the new files go, the old set stays
         for temp, _ in pending:
             temp.unlink(missing_ok=True)
         raise
-    _rename_all(journal)
+    _rename_all(pending, journal)
 
 
 def finish_switch_over(journal_dir: str | os.PathLike) -> list[Path]:
@@ -89,11 +85,12 @@ def finish_switch_over(journal_dir: str | os.PathLike) -> list[Path]:
     journal = Path(journal_dir) / JOURNAL_NAME
     if not journal.exists():
         return []
-    return _rename_all(journal)
+    return _rename_all(_read_journal(journal), journal)
 
 
-def _rename_all(journal: Path) -> list[Path]:
-    pairs, renamed = _read_journal(journal), []
+def _rename_all(pairs: list[tuple[Path, Path]], journal: Path) -> list[Path]:
+    """Rename each (temporary, target) the committed `journal` lists, then remove the journal."""
+    renamed = []
     for temp, target in pairs:
         if temp.exists():  # absent: renamed before the process died
             os.replace(temp, target)
