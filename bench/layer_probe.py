@@ -12,8 +12,8 @@ the most arithmetic per second this CPU gives TensorFlow in that precision, and 
 convolution's and the whole step's multiply-adds per second as a share of it. A piece near 1.0 cannot
 be made faster by execution settings, only by less arithmetic.
 
-Run: `python bench/layer_probe.py [--profile full] [--steps 50] [--isa AVX2] [--precision float32]
-[--json out.json]`.
+Run: `python bench/layer_probe.py [--profile full] [--set conv_filters=16,64] [--steps 50] [--isa AVX2]
+[--precision float32] [--json out.json]`.
 """
 
 from __future__ import annotations
@@ -158,10 +158,13 @@ def main() -> None:
                         "restarts; default: none, the CPU's own)")
     parser.add_argument("--precision", default=None,
                         help="auto, float32 or mixed_bfloat16 (default: the profile's, auto)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a setting of the profile, to probe a candidate network "
+                        "(default: none)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (default: none)")
     args = parser.parse_args()
     run_under_isa_cap(args.isa)
-    config = Config.from_profile(args.profile)
+    config = Config.from_profile(args.profile).with_settings(args.set)
     if args.precision:
         config = config.with_settings([f"precision={args.precision}"])
     policy, reason = choose_precision(config.precision, config.device)
@@ -189,7 +192,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "cpu": cpu_description(), "isa_cap": isa_cap(), "precision": policy, "precision_reason": reason,
-            "profile": args.profile, "batch": config.batch_size, "steps": args.steps, "piece_ms": pieces,
+            "profile": args.profile, "settings": args.set, "batch": config.batch_size, "steps": args.steps,
+            "piece_ms": pieces,
             "step_ms": {"keras_batch_norm": round(keras_step * 1000, 1),
                         "fused_batch_norm": round(fused_step * 1000, 1)},
             "ceiling_gflops": round(ceiling, 1), "conv_share_of_ceiling": shares,

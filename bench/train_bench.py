@@ -247,7 +247,7 @@ def main() -> None:
         metavar="KEY=V1,V2,...",
         help="instead of the comparison, train each value of KEY for every seed in --seeds with the "
         "first recipe in --only, and rank the values by validation accuracy without reading the test "
-        "set (default: none)",
+        "set; a list setting's values are separated by ';' (conv_filters=16,64;32,64) (default: none)",
     )
     parser.add_argument(
         "--isa",
@@ -286,7 +286,8 @@ def main() -> None:
         if only[0] not in ("quick", "full"):
             parser.error("--search tries settings of the quick or full profile: pass --only quick or full")
         key, _, values = args.search.partition("=")
-        result = search(only[0], key, values.split(","), seeds, args.set)
+        # a list-valued setting's candidates are separated by ";": conv_filters=16,64;32,64
+        result = search(only[0], key, values.split(";" if ";" in values else ","), seeds, args.set)
         print_search(result)
         if args.json:
             payload = {"device": device_description(), "cpu": cpu_description(), "settings": args.set,

@@ -132,10 +132,11 @@ def test_bench_readme_peers_table_is_the_committed_bench_run():
     assert checked == set(RECIPES.values())
 
 
-def test_readme_seed_table_is_the_committed_bench_run_with_its_range():
-    bench = json.loads(BENCH.read_text())
-    checked = set()
-    for cells in table_after("README.md", "| recipe | seeds | train s | test accuracy |"):
+def seed_table_rows(header: str, bench: dict) -> dict[str, list[str]]:
+    """A README table of recipes against one bench run: each row's seeds, seconds and accuracy (with the
+    range over seeds) must be the run's; returns the checked rows by recipe."""
+    checked = {}
+    for cells in table_after("README.md", header):
         name = next(recipe for label, recipe in RECIPES.items() if cells[0].startswith(label))
         summary, runs = bench["summary"][name], bench["runs"][name]
         accuracies = [run["test_accuracy"] for run in runs.values()]
@@ -146,8 +147,26 @@ def test_readme_seed_table_is_the_committed_bench_run_with_its_range():
             low, high = percent(min(accuracies)).replace(" %", ""), percent(max(accuracies))
             expected += f" ({low} to {high})"
         assert cells[3] == expected
-        checked.add(name)
-    assert checked == set(RECIPES.values())
+        checked[name] = cells
+    return checked
+
+
+def test_readme_seed_table_is_the_committed_bench_run_with_its_range():
+    rows = seed_table_rows("| recipe | seeds | train s | test accuracy |", json.loads(BENCH.read_text()))
+    assert set(rows) == {"keras-io", "original", "full"}  # quick's network changed after this run
+
+
+AVX2_BENCH = ROOT / "bench" / "results" / "train_bench_cpu2_avx2.json"
+
+
+def test_readme_float32_table_is_the_committed_avx2_bench_with_its_ratio():
+    bench = json.loads(AVX2_BENCH.read_text())
+    assert bench["execution"]["precision"] == "float32" and "avx512" not in bench["cpu"]
+    header = "| recipe (float32, AVX2 only) | seeds | train s | test accuracy | of keras-io's time |"
+    rows = seed_table_rows(header, bench)
+    assert set(rows) == {"keras-io", "quick"}
+    ratio = bench["summary"]["quick"]["train_seconds"] / bench["summary"]["keras-io"]["train_seconds"]
+    assert rows["quick"][4] == f"{ratio:.3f}" and rows["keras-io"][4] == ""
 
 
 def test_readme_names_every_keras_and_runtime_the_matrix_tries():
