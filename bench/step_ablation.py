@@ -21,9 +21,6 @@ from pathlib import Path
 
 import keras
 
-# run as a script, this file's folder is on the path: the step is timed as layer_probe times it
-from layer_probe import whole_step_seconds
-
 from mnist_cnn.config import Config
 from mnist_cnn.training.devices import choose_precision, cpu_description
 
@@ -54,6 +51,9 @@ def main() -> None:
                         help="readings of each variant, taken in turns (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (default: none)")
     args = parser.parse_args()
+    # run as a script, this file's folder is on the path: the step is timed as layer_probe times it
+    from layer_probe import whole_step_seconds
+
     config = Config.from_profile(args.profile)
     policy, reason = choose_precision(config.precision, config.device)
     keras.mixed_precision.set_global_policy(policy)
