@@ -30,12 +30,12 @@ def variants(config: Config) -> dict[str, list[str]]:
     first, *rest = config.conv_filters
     halved_first = ",".join(str(f) for f in (max(1, first // 2), *rest))
     halved_last = ",".join(str(f) for f in (first, *rest[:-1], max(1, rest[-1] // 2))) if rest else None
+    quarter_dense = max(1, config.dense_units // 4)
     found = {
         "the profile's own step": [],
         "no batch normalization": ["batch_norm=false"],
         f"first block's filters halved ({halved_first})": [f"conv_filters={halved_first}"],
-        f"a quarter of the dense units ({max(1, config.dense_units // 4)})":
-            [f"dense_units={max(1, config.dense_units // 4)}"],
+        f"a quarter of the dense units ({quarter_dense})": [f"dense_units={quarter_dense}"],
     }
     if halved_last:
         found[f"last block's filters halved ({halved_last})"] = [f"conv_filters={halved_last}"]
@@ -59,7 +59,8 @@ def main() -> None:
     keras.mixed_precision.set_global_policy(policy)
     print(f"On {cpu_description()}; {policy} ({reason}); profile {args.profile}, batch {config.batch_size}, "
           f"{args.steps} steps a reading, {args.rounds} rounds; ms per training step")
-    configs = {name: config.with_settings(settings) for name, settings in variants(config).items()}
+    lighter = variants(config)
+    configs = {name: config.with_settings(settings) for name, settings in lighter.items()}
     readings: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(args.rounds):
         for name, variant in configs.items():
@@ -73,7 +74,7 @@ def main() -> None:
         args.json.write_text(json.dumps({
             "cpu": cpu_description(), "precision": policy, "precision_reason": reason,
             "profile": args.profile, "batch": config.batch_size, "steps": args.steps,
-            "variants": variants(config), "median_ms": medians,
+            "variants": lighter, "median_ms": medians,
             "readings_ms": {name: [round(v, 1) for v in values] for name, values in readings.items()},
         }, indent=2))
 
