@@ -73,8 +73,11 @@ def main() -> None:
     base_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     if args.isa.lower() != "none":
         base_env["ONEDNN_MAX_CPU_ISA"] = args.isa.upper()
-    print(f"On {cpu_description()}; oneDNN capped at {args.isa}; float32; profile {args.profile}; "
-          f"{args.steps} steps each, microseconds per image")
+    # importing the package above made its oneDNN choice in this process's environment; every setting
+    # but "oneDNN off" inherits it
+    kernels = base_env.get("TF_ENABLE_ONEDNN_OPTS", "TensorFlow's default")
+    print(f"On {cpu_description()}; oneDNN capped at {args.isa}; TF_ENABLE_ONEDNN_OPTS {kernels}; float32; "
+          f"profile {args.profile}; {args.steps} steps each, microseconds per image")
     results = {}
     reference_name = next(iter(SETTINGS))
     for name, setting in [*SETTINGS.items(), (f"{reference_name}, again", {})]:
@@ -92,7 +95,8 @@ def main() -> None:
         result["ratio"] = round(result["us_per_image"] / reference, 2)
         print(f"  {name:<46} {result['ratio']:.2f}")
     if args.json:
-        record = {"cpu": cpu_description(), "isa_cap": args.isa, "precision": "float32",
+        record = {"cpu": cpu_description(), "isa_cap": args.isa, "tf_enable_onednn_opts": kernels,
+                  "precision": "float32",
                   "profile": args.profile, "steps": args.steps, "settings": results}
         args.json.write_text(json.dumps(record, indent=2) + "\n")
 

@@ -13,7 +13,7 @@ convolution's and the whole step's multiply-adds per second as a share of it. A 
 be made faster by execution settings, only by less arithmetic.
 
 Run: `python bench/layer_probe.py [--profile full] [--set conv_filters=16,64] [--steps 50] [--isa AVX2]
-[--precision float32] [--json out.json]`.
+[--onednn off] [--precision float32] [--json out.json]`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier, build_model
 from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap, run_under_isa_cap
 from mnist_cnn.training.loop import compile_model
+from mnist_cnn.training.onednn import onednn_state, run_with_onednn
 
 
 def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: int) -> float:
@@ -159,6 +160,9 @@ def main() -> None:
     parser.add_argument("--isa", default=None, metavar="ONEDNN_ISA",
                         help="hold oneDNN to this instruction set, e.g. AVX2 (sets ONEDNN_MAX_CPU_ISA and "
                         "restarts; default: none, the CPU's own)")
+    parser.add_argument("--onednn", default="auto", choices=("auto", "on", "off"),
+                        help="TensorFlow's oneDNN CPU kernels: auto (the package's choice), on or off (sets "
+                        "TF_ENABLE_ONEDNN_OPTS and restarts; default: %(default)s)")
     parser.add_argument("--precision", default=None,
                         help="auto, float32 or mixed_bfloat16 (default: the profile's, auto)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -167,12 +171,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (default: none)")
     args = parser.parse_args()
     run_under_isa_cap(args.isa)
+    run_with_onednn(args.onednn)
+    kernels = onednn_state()
     config = Config.from_profile(args.profile).with_settings(args.set)
     if args.precision:
         config = config.with_settings([f"precision={args.precision}"])
     policy, reason = choose_precision(config.precision, config.device)
     keras.mixed_precision.set_global_policy(policy)
-    print(f"On {cpu_description()}; {policy} ({reason}); profile {args.profile}, "
+    print(f"On {cpu_description()}; oneDNN's kernels {'on' if kernels['enabled'] else 'off'}; "
+          f"{policy} ({reason}); profile {args.profile}, "
           f"batch {config.batch_size}, forward + backward, ms per batch")
     ceiling = matmul_gflops("bfloat16" if "bfloat16" in policy else "float32")
     print(f"  ceiling: a 2048x2048 matrix product, {ceiling:.0f} GFLOP/s")
@@ -194,8 +201,9 @@ def main() -> None:
           f"{step_gflops:.0f} GFLOP/s, {step_gflops / ceiling:.2f} of the ceiling")
     if args.json:
         args.json.write_text(json.dumps({
-            "cpu": cpu_description(), "isa_cap": isa_cap(), "precision": policy, "precision_reason": reason,
-            "profile": args.profile, "settings": args.set, "batch": config.batch_size, "steps": args.steps,
+            "cpu": cpu_description(), "isa_cap": isa_cap(), "onednn_kernels": kernels, "precision": policy,
+            "precision_reason": reason, "profile": args.profile,
+            "settings": args.set, "batch": config.batch_size, "steps": args.steps,
             "piece_ms": pieces,
             "step_ms": {"keras_batch_norm": round(keras_step * 1000, 1),
                         "fused_batch_norm": round(fused_step * 1000, 1)},

@@ -12,9 +12,11 @@ GPU), each epoch's seconds, train seconds (inside fit) and test accuracy for eac
 the targets are stated in.
 
 Run: `python bench/train_bench.py [--only quick,keras-io] [--seeds 1,2,3] [--seeded quick,full]
-[--set epochs=3] [--isa AVX2] [--precision float32] [--json out.json]`. `--isa AVX2` holds oneDNN to AVX2
-(ONEDNN_MAX_CPU_ISA), so an AVX-512 machine computes as most people's CPUs do; the cap, the precision
-and why it was chosen are printed and written to the JSON.
+[--set epochs=3] [--isa AVX2] [--onednn off] [--precision float32] [--json out.json]`. `--isa AVX2`
+holds oneDNN to AVX2 (ONEDNN_MAX_CPU_ISA), so an AVX-512 machine computes as most people's CPUs do;
+`--onednn off` runs every recipe on Eigen's kernels, as TensorFlow does by default on CPUs without
+AVX512-VNNI, AVX512-BF16 or AMX (the package turns oneDNN's on: training/onednn.py). The cap, the
+kernels, the precision and why each was chosen are printed and written to the JSON.
 
 A choice between settings is made on validation alone: `--only full --search learning_rate=3e-3,5e-3`
 trains each value once per seed and ranks them by mean validation accuracy, never reading the test
@@ -26,6 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -46,6 +50,7 @@ from mnist_cnn.training.devices import (
 )
 from mnist_cnn.training.ensemble import train_ensemble
 from mnist_cnn.training.loop import EpochRecorder, train
+from mnist_cnn.training.onednn import onednn_state, run_with_onednn
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI_SEED = ("full", "ensemble")  # the recipes whose target is a mean over seeds: --seeded's default
@@ -133,6 +138,20 @@ RECIPES = {
     "ensemble": lambda seed, settings: profile_run("full", seed, ["members=3", *settings]),
 }
 DEFAULT_RECIPES = ("keras-io", "original", "quick", "full")  # the ensemble on request: nine trainings
+PEERS = ("keras-io", "original")  # as written: their users get TensorFlow's default kernels
+
+
+def peer_in_child(name: str, seeds: list[int], onednn: str) -> tuple[dict[int, dict], dict]:
+    """Run the peer `name` in a fresh process with oneDNN's kernels `onednn` ("on" or "off"): the
+    kernels are chosen once per process, when TensorFlow loads. Its runs by seed, and its kernels."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "peer.json"
+        command = [sys.executable, __file__, "--only", name, "--seeded", name,
+                   "--seeds", ",".join(str(seed) for seed in seeds), "--onednn", onednn, "--json", str(out)]
+        subprocess.run(command, check=True)  # the ISA cap, if any, is in the inherited environment
+        payload = json.loads(out.read_text())
+    runs = {int(seed): run for seed, run in payload["runs"][name].items()}
+    return runs, payload["execution"]["onednn_kernels"]
 
 
 def summarise(runs: dict[int, dict]) -> dict:
@@ -257,6 +276,22 @@ def main() -> None:
         "ONEDNN_MAX_CPU_ISA and restarts; default: none, the CPU's own)",
     )
     parser.add_argument(
+        "--onednn",
+        default="auto",
+        choices=("auto", "on", "off"),
+        help="TensorFlow's oneDNN CPU kernels for every recipe in the run: auto (the package's choice: on, "
+        "on Linux x86-64), on, or off (Eigen's kernels: TensorFlow's own default on CPUs without "
+        "AVX512-VNNI, AVX512-BF16 or AMX); sets TF_ENABLE_ONEDNN_OPTS and restarts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--peers-onednn",
+        default="same",
+        choices=("same", "on", "off"),
+        help="oneDNN's kernels for the peers (keras-io, original): same as --onednn, in this process, or "
+        "on / off in a process of their own; off runs them as TensorFlow does by default on CPUs "
+        "without AVX512-VNNI, AVX512-BF16 or AMX (default: %(default)s)",
+    )
+    parser.add_argument(
         "--precision",
         default="auto",
         help="the precision of the quick, full and search runs: auto, float32 or mixed_bfloat16; the "
@@ -270,6 +305,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     run_under_isa_cap(args.isa)
+    run_with_onednn(args.onednn)
     if args.precision != "auto":
         args.set = [f"precision={args.precision}", *args.set]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -280,8 +316,10 @@ def main() -> None:
     policy, reason = choose_precision(args.precision, "auto")
     print(f"On {device_description()}: {cpu_description()}; precision {args.precision!r} gives {policy} "
           f"here ({reason})", flush=True)
+    kernels = onednn_state()
+    print(f"oneDNN's CPU kernels: {'on' if kernels['enabled'] else 'off'} ({kernels['reason']})", flush=True)
     execution = {"isa_cap": isa_cap(), "precision_setting": args.precision, "precision": policy,
-                 "precision_reason": reason}
+                 "precision_reason": reason, "onednn_kernels": kernels}
     if args.search:
         if only[0] not in ("quick", "full"):
             parser.error("--search tries settings of the quick or full profile: pass --only quick or full")
@@ -297,6 +335,11 @@ def main() -> None:
 
     runs: dict[str, dict[int, dict]] = {}
     for name in only:
+        if name in PEERS and args.peers_onednn != "same":
+            print(f"training {name} in a process with oneDNN's kernels {args.peers_onednn} ...", flush=True)
+            runs[name], execution.setdefault("peers_onednn_kernels", {})[name] = peer_in_child(
+                name, seeds if name in seeded else seeds[:1], args.peers_onednn)
+            continue
         for seed in seeds if name in seeded else seeds[:1]:
             print(f"training {name}, seed {seed} ...", flush=True)
             r = RECIPES[name](seed, args.set)

@@ -156,13 +156,23 @@ def test_readme_seed_table_is_the_committed_bench_run_with_its_range():
     assert set(rows) == {"keras-io", "original", "full"}  # quick's network changed after this run
 
 
-AVX2_BENCH = ROOT / "bench" / "results" / "train_bench_cpu2_avx2.json"
+AVX2_TABLES = {  # header: (the bench run, whether keras-io ran on oneDNN's kernels in it)
+    "| recipe (float32, AVX2 only) | seeds | train s | test accuracy | of keras-io's time |":
+        ("train_bench_cpu2_avx2_peers_default.json", False),
+    "| recipe (float32, AVX2 only, oneDNN's kernels for both) | seeds | train s | test accuracy | "
+    "of keras-io's time |": ("train_bench_cpu2_avx2_onednn.json", True),
+}
 
 
-def test_readme_float32_table_is_the_committed_avx2_bench_with_its_ratio():
-    bench = json.loads(AVX2_BENCH.read_text())
+@pytest.mark.parametrize("header", sorted(AVX2_TABLES))
+def test_readme_float32_tables_are_the_committed_avx2_benches_with_their_kernels_and_ratio(header):
+    name, peer_on_onednn = AVX2_TABLES[header]
+    bench = json.loads((ROOT / "bench" / "results" / name).read_text())
     assert bench["execution"]["precision"] == "float32" and "avx512" not in bench["cpu"]
-    header = "| recipe (float32, AVX2 only) | seeds | train s | test accuracy | of keras-io's time |"
+    execution = bench["execution"]
+    assert execution["onednn_kernels"]["enabled"] is True  # quick: the package's choice
+    peer = execution.get("peers_onednn_kernels", {}).get("keras-io", execution["onednn_kernels"])
+    assert peer["enabled"] is peer_on_onednn
     rows = seed_table_rows(header, bench)
     assert set(rows) == {"keras-io", "quick"}
     ratio = bench["summary"]["quick"]["train_seconds"] / bench["summary"]["keras-io"]["train_seconds"]

@@ -29,6 +29,7 @@ from mnist_cnn.io.switch import finish_switch_over, switch_over
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
 from mnist_cnn.training.ensemble import member_config, member_run_dirs, train_ensemble
+from mnist_cnn.training.onednn import onednn_state
 from mnist_cnn.training.run_state import clear_resume_point
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
@@ -148,6 +149,7 @@ def record(run: Run) -> dict[str, Any]:
         "device": device_description(),
         "cpu": cpu_description(),
         "precision": {"policy": result.precision, "reason": result.precision_reason},
+        "onednn_kernels": onednn_state(),
         "versions": library_versions(),
         "data_checksums": run.dataset.checksums,
         "config": config.to_dict(),

@@ -1,5 +1,6 @@
 """Training: the loop with its callbacks (loop), the resume point (run_state), the one-cycle schedule,
-the device and precision choice, and the fused batch-norm layer the model uses."""
+the device and precision choice, oneDNN's CPU kernels (onednn), and the fused batch-norm layer the
+model uses."""
 
 from mnist_cnn._lazy import lazy_exports
 
@@ -11,6 +12,7 @@ _EXPORTS = {
     "make_strategy": "devices", "device_description": "devices", "cpu_description": "devices",
     "cpu_flags": "devices", "choose_precision": "devices",
     "FusedBatchNormalization": "fused_norm",
+    "choose_onednn": "onednn", "onednn_state": "onednn", "run_with_onednn": "onednn",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,98 @@
+"""TensorFlow's oneDNN CPU kernels, on where TensorFlow's own default leaves them off.
+
+TensorFlow's Linux x86-64 builds carry two sets of CPU kernels for convolutions, pooling, batch
+normalization and matrix products: Eigen's and oneDNN's ("oneDNN custom operations"). TensorFlow turns
+oneDNN's on by default only on CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX
+(`DefaultOneDnnPolicy` in tensorflow/core/util/util.cc). On a CPU with AVX2 and no AVX-512, most
+laptops and desktops and many cloud machines, Eigen's kernels run, and training takes about 1.5 times
+as long: on a 2-core AVX2-only AMD EPYC, keras-io's MNIST example trained in 435.4 s with Eigen's and
+287.0 s with oneDNN's, and `quick` in 65.2 s against 44.6 s (bench/README.md, "oneDNN's kernels on
+an AVX2-only CPU").
+
+`choose_onednn` sets `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads, on Linux x86-64, unless the
+variable is already set (the user's choice stands: `TF_ENABLE_ONEDNN_OPTS=0` keeps Eigen's kernels)
+or TensorFlow is already loaded (it reads the variable once). The package calls it on import.
+`onednn_state` says what is in force and why, for metrics.json and the benchmarks.
+
+`onednn_state` asks TensorFlow through a private function, `_pywrap_util_port.IsMklEnabled` (no public
+API says which kernels run); checked on TensorFlow 2.18.0, 2.19.0, 2.20.0 and 2.21.0, and tests/training/
+test_onednn.py holds it to the variable's effect.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+# set beside VARIABLE when this module set it, so that a restarted process (the benchmarks restart
+# themselves under an ISA cap) still reports the choice as the package's, not the user's
+_SET_BY_PACKAGE = "MNIST_CNN_SET_ONEDNN_OPTS"
+_TRUE = ("1", "true")
+
+
+def choose_onednn() -> None:
+    """Turn TensorFlow's oneDNN kernels on for this process if nobody has chosen and it is not too late."""
+    if VARIABLE not in os.environ and "tensorflow" not in sys.modules and _linux_x86():
+        os.environ[VARIABLE] = "1"
+        os.environ[_SET_BY_PACKAGE] = "1"
+
+
+def _linux_x86() -> bool:
+    # the builds whose default depends on the CPU; Windows builds have oneDNN's kernels on already,
+    # and on ARM they are other kernels (Arm Compute Library), not measured here
+    return platform.system() == "Linux" and platform.machine().lower() in ("x86_64", "amd64")
+
+
+def onednn_state() -> dict[str, bool | str | None]:
+    """Whether TensorFlow runs oneDNN's CPU kernels in this process, and why, in words.
+
+    Imports TensorFlow. `enabled` is None where TensorFlow does not say (a build without oneDNN, or a
+    version without the function).
+    """
+    import tensorflow  # noqa: F401  (loads the runtime that answers below)
+
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        enabled: bool | None = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        enabled = None
+    value = os.environ.get(VARIABLE)
+    if value is None:
+        reason = "TensorFlow's default for this CPU"
+        if _linux_x86():
+            reason += " (TensorFlow was loaded before mnist_cnn could choose)"
+    elif os.environ.get(_SET_BY_PACKAGE) == "1" and value == "1":
+        reason = ("turned on by mnist_cnn: TensorFlow leaves oneDNN's kernels off on CPUs without "
+                  "AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX, where they train about 1.5 times as fast")
+    else:
+        reason = f"{VARIABLE}={value} in the environment"
+    return {"enabled": enabled, "reason": reason}
+
+
+def onednn_requested(setting: str) -> str | None:
+    """The value of TF_ENABLE_ONEDNN_OPTS that `setting` ("auto", "on" or "off") asks for; None for auto."""
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"oneDNN setting {setting!r}: choose auto, on or off")
+    return None if setting == "auto" else ("1" if setting == "on" else "0")
+
+
+def run_with_onednn(setting: str) -> None:
+    """Restart this process with TF_ENABLE_ONEDNN_OPTS as `setting` asks unless it already is
+    (TensorFlow reads it once, when it loads). "auto" puts the package's choice in force where a
+    script loaded TensorFlow before the package could make it."""
+    wanted = onednn_requested(setting)
+    if wanted is None:
+        if VARIABLE in os.environ or "tensorflow" not in sys.modules or not _linux_x86():
+            choose_onednn()
+            return
+        os.environ[VARIABLE], os.environ[_SET_BY_PACKAGE] = "1", "1"
+    else:
+        os.environ.pop(_SET_BY_PACKAGE, None)  # asked for by name: the reason is the environment
+        current = os.environ.get(VARIABLE, "").lower()
+        if current in (*_TRUE, "0", "false") and (current in _TRUE) == (wanted == "1"):
+            return
+        os.environ[VARIABLE] = wanted
+    os.execv(sys.executable, [sys.executable, *sys.argv])
