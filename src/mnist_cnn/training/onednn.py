@@ -6,7 +6,7 @@ oneDNN's on by default only on CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or A
 (`DefaultOneDnnPolicy` in tensorflow/core/util/util.cc). On a CPU with AVX2 and no AVX-512, most
 laptops and desktops and many cloud machines, Eigen's kernels run, and training takes about 1.5 times
 as long: on a 2-core AVX2-only AMD EPYC, keras-io's MNIST example trained in 435.4 s with Eigen's and
-287.0 s with oneDNN's, and `quick` in 65.2 s against 44.6 s (bench/README.md, "oneDNN's kernels on
+287.0 s with oneDNN's, and `quick` in 65.2 s against 46.2 s (bench/README.md, "oneDNN's kernels on
 an AVX2-only CPU").
 
 `choose_onednn` sets `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads, on Linux x86-64, unless the
