@@ -35,7 +35,7 @@ from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier, build_model
 from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap, run_under_isa_cap
 from mnist_cnn.training.loop import compile_model
-from mnist_cnn.training.onednn import onednn_state, run_with_onednn
+from mnist_cnn.training.onednn import describe_onednn, onednn_state, run_with_onednn
 
 
 def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: int) -> float:
@@ -178,7 +178,7 @@ def main() -> None:
         config = config.with_settings([f"precision={args.precision}"])
     policy, reason = choose_precision(config.precision, config.device)
     keras.mixed_precision.set_global_policy(policy)
-    print(f"On {cpu_description()}; oneDNN's kernels {'on' if kernels['enabled'] else 'off'}; "
+    print(f"On {cpu_description()}; oneDNN's kernels {describe_onednn(kernels)}; "
           f"{policy} ({reason}); profile {args.profile}, "
           f"batch {config.batch_size}, forward + backward, ms per batch")
     ceiling = matmul_gflops("bfloat16" if "bfloat16" in policy else "float32")

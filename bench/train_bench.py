@@ -50,7 +50,7 @@ from mnist_cnn.training.devices import (
 )
 from mnist_cnn.training.ensemble import train_ensemble
 from mnist_cnn.training.loop import EpochRecorder, train
-from mnist_cnn.training.onednn import onednn_state, run_with_onednn
+from mnist_cnn.training.onednn import describe_onednn, onednn_state, run_with_onednn
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI_SEED = ("full", "ensemble")  # the recipes whose target is a mean over seeds: --seeded's default
@@ -317,7 +317,7 @@ def main() -> None:
     print(f"On {device_description()}: {cpu_description()}; precision {args.precision!r} gives {policy} "
           f"here ({reason})", flush=True)
     kernels = onednn_state()
-    print(f"oneDNN's CPU kernels: {'on' if kernels['enabled'] else 'off'} ({kernels['reason']})", flush=True)
+    print(f"oneDNN's CPU kernels: {describe_onednn(kernels)}", flush=True)
     execution = {"isa_cap": isa_cap(), "precision_setting": args.precision, "precision": policy,
                  "precision_reason": reason, "onednn_kernels": kernels}
     if args.search:

@@ -57,6 +57,11 @@ def test_an_unknown_setting_is_refused():
         onednn.onednn_requested("fast")
 
 
+@pytest.mark.parametrize("enabled, word", [(True, "on"), (False, "off"), (None, "unknown")])
+def test_the_state_in_words_does_not_call_an_unknown_state_off(enabled, word):
+    assert onednn.describe_onednn({"enabled": enabled, "reason": "why"}) == f"{word} (why)"
+
+
 # a small convolution and its gradient: with oneDNN's kernels on, oneDNN's verbose log names a
 # convolution primitive; with Eigen's, it names none (a matrix product at most)
 PROBE = """

@@ -12,7 +12,8 @@ _EXPORTS = {
     "make_strategy": "devices", "device_description": "devices", "cpu_description": "devices",
     "cpu_flags": "devices", "choose_precision": "devices",
     "FusedBatchNormalization": "fused_norm",
-    "choose_onednn": "onednn", "onednn_state": "onednn", "run_with_onednn": "onednn",
+    "choose_onednn": "onednn", "onednn_state": "onednn", "describe_onednn": "onednn",
+    "run_with_onednn": "onednn",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -72,6 +72,12 @@ def onednn_state() -> dict[str, bool | str | None]:
     return {"enabled": enabled, "reason": reason}
 
 
+def describe_onednn(state: dict[str, bool | str | None]) -> str:
+    """`onednn_state`'s answer in a few words: "on", "off" or "unknown", then the reason."""
+    word = {True: "on", False: "off"}.get(state["enabled"], "unknown")  # type: ignore[arg-type]
+    return f"{word} ({state['reason']})"
+
+
 def onednn_requested(setting: str) -> str | None:
     """The value of TF_ENABLE_ONEDNN_OPTS that `setting` ("auto", "on" or "off") asks for; None for auto."""
     if setting not in ("auto", "on", "off"):
