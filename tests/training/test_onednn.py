@@ -57,6 +57,22 @@ def test_an_unknown_setting_is_refused():
         onednn.onednn_requested("fast")
 
 
+def test_auto_restarts_only_when_tensorflow_came_first_with_nobody_choosing(clean_environment):
+    restarts = []
+    clean_environment.setattr(os, "execv", lambda *args: restarts.append(args))
+    clean_environment.setattr(platform, "system", lambda: "Linux")
+    clean_environment.setattr(platform, "machine", lambda: "x86_64")
+    onednn.run_with_onednn("auto")  # TensorFlow not loaded yet: chosen in time
+    assert os.environ[onednn.VARIABLE] == "1" and not restarts
+    clean_environment.setenv(onednn.VARIABLE, "0")
+    clean_environment.setitem(sys.modules, "tensorflow", object())
+    onednn.run_with_onednn("auto")  # the user's choice stands
+    assert os.environ[onednn.VARIABLE] == "0" and not restarts
+    clean_environment.delenv(onednn.VARIABLE)
+    onednn.run_with_onednn("auto")  # too late for the variable alone: restart under it
+    assert os.environ[onednn.VARIABLE] == "1" and len(restarts) == 1
+
+
 @pytest.mark.parametrize("enabled, word", [(True, "on"), (False, "off"), (None, "unknown")])
 def test_the_state_in_words_does_not_call_an_unknown_state_off(enabled, word):
     assert onednn.describe_onednn({"enabled": enabled, "reason": "why"}) == f"{word} (why)"

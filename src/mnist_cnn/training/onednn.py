@@ -91,8 +91,10 @@ def run_with_onednn(setting: str) -> None:
     script loaded TensorFlow before the package could make it."""
     wanted = onednn_requested(setting)
     if wanted is None:
-        if VARIABLE in os.environ or "tensorflow" not in sys.modules or not _linux_x86():
-            choose_onednn()
+        if VARIABLE in os.environ or not _linux_x86():
+            return  # the user's choice, or TensorFlow's own default where the package leaves it
+        if "tensorflow" not in sys.modules:
+            choose_onednn()  # in time: no restart needed
             return
         os.environ[VARIABLE], os.environ[_SET_BY_PACKAGE] = "1", "1"
     else:
