@@ -12,8 +12,6 @@ import pytest
 
 from mnist_cnn.training import onednn
 
-LINUX_X86 = platform.system() == "Linux" and platform.machine().lower() in ("x86_64", "amd64")
-
 
 @pytest.fixture
 def clean_environment(monkeypatch):
@@ -110,7 +108,8 @@ def probe(folder, before: str = "", after: str = "", **env: str) -> tuple[dict, 
     return json.loads(line.removeprefix("STATE ")), convolution
 
 
-pytestmark_linux = pytest.mark.skipif(not LINUX_X86, reason="oneDNN's default is chosen on Linux x86-64 only")
+pytestmark_linux = pytest.mark.skipif(not onednn._linux_x86(),
+                                      reason="oneDNN's default is chosen on Linux x86-64 only")
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 # themselves under an ISA cap) still reports the choice as the package's, not the user's
 _SET_BY_PACKAGE = "MNIST_CNN_SET_ONEDNN_OPTS"
 _TRUE = ("1", "true")
+_FALSE = ("0", "false")
 
 
 def choose_onednn() -> None:
@@ -93,14 +94,12 @@ def run_with_onednn(setting: str) -> None:
     if wanted is None:
         if VARIABLE in os.environ or not _linux_x86():
             return  # the user's choice, or TensorFlow's own default where the package leaves it
-        if "tensorflow" not in sys.modules:
-            choose_onednn()  # in time: no restart needed
-            return
         os.environ[VARIABLE], os.environ[_SET_BY_PACKAGE] = "1", "1"
+        if "tensorflow" not in sys.modules:
+            return  # in time: TensorFlow reads it when it loads
     else:
         os.environ.pop(_SET_BY_PACKAGE, None)  # asked for by name: the reason is the environment
-        current = os.environ.get(VARIABLE, "").lower()
-        if current in (*_TRUE, "0", "false") and (current in _TRUE) == (wanted == "1"):
+        if os.environ.get(VARIABLE, "").lower() in (_TRUE if wanted == "1" else _FALSE):
             return
         os.environ[VARIABLE] = wanted
     os.execv(sys.executable, [sys.executable, *sys.argv])
