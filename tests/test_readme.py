@@ -151,9 +151,18 @@ def seed_table_rows(header: str, bench: dict) -> dict[str, list[str]]:
     return checked
 
 
-def test_readme_seed_table_is_the_committed_bench_run_with_its_range():
-    rows = seed_table_rows("| recipe | seeds | train s | test accuracy |", json.loads(BENCH.read_text()))
-    assert set(rows) == {"keras-io", "original", "full"}  # quick's network changed after this run
+# the README's table on an AVX512-BF16 CPU: the latest run there, with today's profiles
+README_BENCH = ROOT / "bench" / "results" / "train_bench_cpu2_amd_r3.json"
+
+
+def test_readme_seed_table_is_the_committed_bench_run_with_its_range_and_ratios():
+    bench = json.loads(README_BENCH.read_text())
+    rows = seed_table_rows("| recipe | seeds | train s | test accuracy | of its peer's time |", bench)
+    assert set(rows) == {"keras-io", "original", "quick", "full"}
+    seconds = {name: bench["summary"][name]["train_seconds"] for name in rows}
+    assert rows["quick"][4] == f"{seconds['quick'] / seconds['keras-io']:.3f} of keras-io's"
+    assert rows["full"][4] == f"{seconds['full'] / seconds['original']:.3f} of the original's"
+    assert rows["keras-io"][4] == rows["original"][4] == ""
 
 
 AVX2_TABLES = {  # header: (the bench run, whether keras-io ran on oneDNN's kernels in it)

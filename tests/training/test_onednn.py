@@ -76,6 +76,19 @@ def test_the_state_in_words_does_not_call_an_unknown_state_off(enabled, word):
     assert onednn.describe_onednn({"enabled": enabled, "reason": "why"}) == f"{word} (why)"
 
 
+@pytest.mark.parametrize("flags, same_as_tensorflow", [
+    ({"avx2", "fma"}, False),
+    ({"avx2", "avx512f"}, False),
+    ({"avx2", "avx512f", "avx512_bf16"}, True),
+    ({"avx2", "amx_tile"}, True),
+])
+def test_the_reason_says_whether_tensorflow_would_have_chosen_the_same(flags, same_as_tensorflow):
+    reason = onednn.package_reason(frozenset(flags))
+    assert reason.startswith("turned on by mnist_cnn")
+    assert ("as TensorFlow itself does" in reason) is same_as_tensorflow
+    assert ("leaves them off on this CPU" in reason) is not same_as_tensorflow
+
+
 # a small convolution and its gradient: with oneDNN's kernels on, oneDNN's verbose log names a
 # convolution primitive; with Eigen's, it names none (a matrix product at most)
 PROBE = """

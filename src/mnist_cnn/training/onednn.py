@@ -25,10 +25,14 @@ import os
 import platform
 import sys
 
+from mnist_cnn.training.devices import cpu_flags
+
 VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 # set beside VARIABLE when this module set it, so that a restarted process (the benchmarks restart
 # themselves under an ISA cap) still reports the choice as the package's, not the user's
 _SET_BY_PACKAGE = "MNIST_CNN_SET_ONEDNN_OPTS"
+# CPU flags (as /proc/cpuinfo names them) on which TensorFlow turns oneDNN's kernels on by itself
+TENSORFLOW_DEFAULT_ON_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
 _TRUE = ("1", "true")
 _FALSE = ("0", "false")
 
@@ -66,11 +70,20 @@ def onednn_state() -> dict[str, bool | str | None]:
         if _linux_x86():
             reason += " (TensorFlow was loaded before mnist_cnn could choose)"
     elif os.environ.get(_SET_BY_PACKAGE) == "1" and value == "1":
-        reason = ("turned on by mnist_cnn: TensorFlow leaves oneDNN's kernels off on CPUs without "
-                  "AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX, where they train about 1.5 times as fast")
+        reason = package_reason(cpu_flags())
     else:
         reason = f"{VARIABLE}={value} in the environment"
     return {"enabled": enabled, "reason": reason}
+
+
+def package_reason(flags: frozenset[str]) -> str:
+    """Why the package's choice is in force, on a CPU with these flags: whether TensorFlow itself would
+    have made the same one."""
+    own = [flag for flag in TENSORFLOW_DEFAULT_ON_FLAGS if flag in flags]
+    if own:
+        return f"turned on by mnist_cnn, as TensorFlow itself does on this CPU ({' '.join(own)})"
+    return ("turned on by mnist_cnn: TensorFlow leaves them off on this CPU (no AVX512-VNNI, AVX512-BF16, "
+            "AVX-VNNI or AMX), where they train about 1.5 times as fast")
 
 
 def describe_onednn(state: dict[str, bool | str | None]) -> str:
