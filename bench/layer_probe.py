@@ -31,11 +31,14 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+# run as a script, this file's folder is on the path
+from kernel_options import add_kernel_options, apply_kernel_options
+
 from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier, build_model
-from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap, run_under_isa_cap
+from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap
 from mnist_cnn.training.loop import compile_model
-from mnist_cnn.training.onednn import describe_onednn, onednn_state, run_with_onednn
+from mnist_cnn.training.onednn import describe_onednn, onednn_state
 
 
 def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: int) -> float:
@@ -157,12 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", help="the network to take apart (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=50, help="timed steps per piece (default: %(default)s)")
-    parser.add_argument("--isa", default=None, metavar="ONEDNN_ISA",
-                        help="hold oneDNN to this instruction set, e.g. AVX2 (sets ONEDNN_MAX_CPU_ISA and "
-                        "restarts; default: none, the CPU's own)")
-    parser.add_argument("--onednn", default="auto", choices=("auto", "on", "off"),
-                        help="TensorFlow's oneDNN CPU kernels: auto (the package's choice), on or off (sets "
-                        "TF_ENABLE_ONEDNN_OPTS and restarts; default: %(default)s)")
+    add_kernel_options(parser)
     parser.add_argument("--precision", default=None,
                         help="auto, float32 or mixed_bfloat16 (default: the profile's, auto)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -170,8 +168,7 @@ def main() -> None:
                         "(default: none)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here (default: none)")
     args = parser.parse_args()
-    run_under_isa_cap(args.isa)
-    run_with_onednn(args.onednn)
+    apply_kernel_options(args)
     kernels = onednn_state()
     config = Config.from_profile(args.profile).with_settings(args.set)
     if args.precision:

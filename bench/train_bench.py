@@ -37,6 +37,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+# run as a script, this file's folder is on the path
+from kernel_options import add_kernel_options, apply_kernel_options
+
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
 from mnist_cnn.evaluation.metrics import predict_probabilities
@@ -46,11 +49,10 @@ from mnist_cnn.training.devices import (
     cpu_description,
     device_description,
     isa_cap,
-    run_under_isa_cap,
 )
 from mnist_cnn.training.ensemble import train_ensemble
 from mnist_cnn.training.loop import EpochRecorder, train
-from mnist_cnn.training.onednn import describe_onednn, onednn_state, run_with_onednn
+from mnist_cnn.training.onednn import describe_onednn, onednn_state
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI_SEED = ("full", "ensemble")  # the recipes whose target is a mean over seeds: --seeded's default
@@ -269,21 +271,7 @@ def main() -> None:
         "first recipe in --only, and rank the values by validation accuracy without reading the test "
         "set; a list setting's values are separated by ';' (conv_filters=16,64;32,64) (default: none)",
     )
-    parser.add_argument(
-        "--isa",
-        default=None,
-        metavar="ONEDNN_ISA",
-        help="hold oneDNN to this instruction set, e.g. AVX2 to compute as an AVX2-only CPU does (sets "
-        "ONEDNN_MAX_CPU_ISA and restarts; default: none, the CPU's own)",
-    )
-    parser.add_argument(
-        "--onednn",
-        default="auto",
-        choices=("auto", "on", "off"),
-        help="TensorFlow's oneDNN CPU kernels for every recipe in the run: auto (the package's choice: on, "
-        "on Linux x86-64), on, or off (Eigen's kernels: TensorFlow's own default on CPUs without "
-        "AVX512-VNNI, AVX512-BF16 or AMX); sets TF_ENABLE_ONEDNN_OPTS and restarts (default: %(default)s)",
-    )
+    add_kernel_options(parser)
     parser.add_argument(
         "--peers-onednn",
         default="same",
@@ -305,8 +293,7 @@ def main() -> None:
         help="also write the results here as JSON (default: none)",
     )
     args = parser.parse_args()
-    run_under_isa_cap(args.isa)
-    run_with_onednn(args.onednn)
+    apply_kernel_options(args)
     if args.precision != "auto":
         args.set = [f"precision={args.precision}", *args.set]
     seeds = [int(s) for s in args.seeds.split(",")]

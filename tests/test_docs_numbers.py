@@ -131,7 +131,9 @@ def test_every_module_and_path_named_exists(name):
 def test_every_script_in_bench_and_data_imports(script):
     """Each script at least imports (its `main` is not run): no stale module names."""
     # Registered in sys.modules before it runs, as Python's own import does: dataclasses look it up there.
-    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('s', sys.argv[1]); "
+    # Its folder goes first on the path, as when it runs as a script: bench scripts import their siblings.
+    code = ("import importlib.util, os, sys; sys.path.insert(0, os.path.dirname(sys.argv[1])); "
+            "spec = importlib.util.spec_from_file_location('s', sys.argv[1]); "
             "module = importlib.util.module_from_spec(spec); sys.modules['s'] = module; "
             "spec.loader.exec_module(module)")
     done = subprocess.run([sys.executable, "-c", code, str(script)], capture_output=True, text=True,
