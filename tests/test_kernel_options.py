@@ -4,12 +4,12 @@ puts them in force before TensorFlow loads."""
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
+from mnist_cnn.training import onednn
 from tests.conftest import ROOT
 
 SCRIPT = f"""
@@ -27,8 +27,7 @@ def run(tmp_path, *args: str) -> subprocess.CompletedProcess:
     script = tmp_path / "timing.py"  # a file: the restart runs its argv again
     script.write_text(SCRIPT)
     env = {k: v for k, v in os.environ.items()
-           if k not in ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "MNIST_CNN_SET_ONEDNN_OPTS")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
+           if k not in ("ONEDNN_MAX_CPU_ISA", onednn.VARIABLE, onednn._SET_BY_PACKAGE)}
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, env=env,
                           timeout=120)
 
@@ -40,7 +39,7 @@ def test_both_options_are_in_force_after_the_restart(tmp_path):
     assert (isa, kernels) == ("AVX2", "0")
 
 
-@pytest.mark.skipif(sys.platform != "linux" or platform.machine() != "x86_64",
+@pytest.mark.skipif(not onednn._linux_x86(),
                     reason="the package turns oneDNN's kernels on only on Linux x86-64")
 def test_by_default_nothing_is_capped_and_the_package_chooses_the_kernels(tmp_path):
     done = run(tmp_path)
