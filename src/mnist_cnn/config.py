@@ -21,6 +21,7 @@ SCHEDULES = ("onecycle", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "gpu", "mirrored", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 PADDINGS = ("valid", "same")
+XLA_CHOICES = ("auto", "on", "off")
 
 
 @dataclass
@@ -81,6 +82,9 @@ class Config:
     # "auto": bfloat16 where the hardware computes it natively (AMX or AVX512-BF16 CPUs, TPUs),
     # float16 with loss scaling on GPUs with tensor cores, float32 elsewhere; the saved model is float32
     precision: str = "auto"
+    # compile the training step with XLA: "auto" decides per run and says why (training/xla.py; off
+    # wherever the augmentation is, since its warp has no XLA kernel), "on" or "off" force it
+    xla: str = "auto"
 
     # outputs
     models_dir: Path = Path("models")
@@ -107,7 +111,7 @@ class Config:
             )
         for name, allowed in (("profile", tuple(PROFILES)), ("architecture", ARCHITECTURES),
                               ("schedule", SCHEDULES), ("device", DEVICES), ("padding", PADDINGS),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("xla", XLA_CHOICES)):
             if getattr(self, name) not in allowed:
                 value = getattr(self, name)
                 raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
@@ -118,6 +122,9 @@ class Config:
                 raise ValueError(f"{name} must be at least {0 if name == 'val_size' else 1}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.dropout < 1:
             raise ValueError("label_smoothing and dropout must be in [0, 1)")
+        if self.xla == "on" and self.augment:
+            raise ValueError("xla=on cannot train an augmented network: the augmentation's warp has no "
+                             "XLA kernel in TensorFlow; set xla=auto (or off), or augment=false")
         if not 0 <= self.ema_momentum < 1:
             raise ValueError("ema_momentum must be in [0, 1) (0 turns the weight average off)")
 

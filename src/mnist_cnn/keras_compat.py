@@ -84,7 +84,11 @@ def renormalises(layer: keras.layers.BatchNormalization) -> bool:
 
 
 def weight_average_pairs(optimizer: keras.optimizers.Optimizer) -> list[tuple[Any, Any]]:
-    """(trained variable, its moving average) for an optimizer built with `use_ema=True`."""
+    """(trained variable, its moving average) for an optimizer built with `use_ema=True`.
+
+    Under a float16 policy Keras wraps the optimizer in a `LossScaleOptimizer`, whose public
+    `inner_optimizer` holds the averages (as Keras' own SwapEMAWeights looks for them)."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True))
 
 

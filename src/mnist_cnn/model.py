@@ -56,6 +56,9 @@ class RandomAffine(layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
+        # TensorFlow's warp (ImageProjectiveTransformV3) has no XLA kernel: saying so keeps Keras'
+        # jit_compile="auto" from compiling a step that cannot run (as Keras' own RandomZoom does)
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def call(self, images, training=None):
         if not training:
@@ -118,24 +121,32 @@ def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
     )
 
 
-def build_classifier(config: Config, for_training: bool = False) -> keras.Model:
+def build_classifier(
+    config: Config, for_training: bool = False, synchronized: bool = False
+) -> keras.Model:
     """The uncompiled CNN for (28, 28, 1) float inputs in [0, 1]: logits, then a float32 softmax.
 
     `for_training` gives the "fast" network's convolution blocks `FusedBatchNormalization`, which
     trains faster and holds the same weights; the default, plain Keras layers, is what is saved.
+    `synchronized` (for several replicas) gives every batch-norm layer the statistics of the whole
+    global batch (Keras' `synchronized=True`) instead; the weights are again the same.
     """
-    norm = FusedBatchNormalization if for_training else layers.BatchNormalization
+    if synchronized:
+        def norm(**kwargs):
+            return layers.BatchNormalization(synchronized=True, **kwargs)
+    else:
+        norm = FusedBatchNormalization if for_training else layers.BatchNormalization
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
     if config.architecture == "original":
         for filters in config.conv_filters:
             x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
-            x = layers.BatchNormalization()(x)
+            x = (norm if synchronized else layers.BatchNormalization)()(x)
             x = layers.MaxPooling2D()(x)
             x = layers.Dropout(config.dropout)(x)
         x = layers.Flatten()(x)
         x = layers.Dense(config.dense_units, activation="relu")(x)
-        x = layers.BatchNormalization()(x)
+        x = (norm if synchronized else layers.BatchNormalization)()(x)
         x = layers.Dropout(0.5)(x)
     else:
         for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
@@ -152,7 +163,8 @@ def build_classifier(config: Config, for_training: bool = False) -> keras.Model:
         x = layers.Flatten()(x)
         if config.dense_units:
             x = layers.Dropout(config.dropout)(x)
-            x = _unit(layers.Dense, config.dense_units, config)(x)
+            x = _unit(layers.Dense, config.dense_units, config,
+                      norm=norm if synchronized else layers.BatchNormalization)(x)
         x = layers.Dropout(config.dropout)(x)
     logits = layers.Dense(config.num_classes, name=LOGITS)(x)
     # float32 even under a mixed-precision policy: probabilities must sum to 1 to float32 precision
@@ -160,14 +172,15 @@ def build_classifier(config: Config, for_training: bool = False) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"mnist_cnn_{config.architecture}")
 
 
-def build_model(config: Config, fused_norm: bool = True) -> keras.Model:
+def build_model(config: Config, fused_norm: bool = True, synchronized: bool = False) -> keras.Model:
     """The training model: the augmentation (if any) in front of the classifier, which it holds by name.
 
     `classifier_of(model)` gives back the classifier. Its convolution blocks train with fused batch
-    normalization (`fused_norm=False`: Keras' own, for comparison); `train` copies its weights into a
-    plain `build_classifier`, the part that is saved.
+    normalization (`fused_norm=False`: Keras' own, for comparison), or with `synchronized` (several
+    replicas) Keras' own over the whole global batch; `train` copies its weights into a plain
+    `build_classifier`, the part that is saved.
     """
-    classifier = build_classifier(config, for_training=fused_norm)
+    classifier = build_classifier(config, for_training=fused_norm, synchronized=synchronized)
     if not config.augment:
         return classifier
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")

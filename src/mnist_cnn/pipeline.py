@@ -149,6 +149,9 @@ def record(run: Run) -> dict[str, Any]:
         "device": device_description(),
         "cpu": cpu_description(),
         "precision": {"policy": result.precision, "reason": result.precision_reason},
+        # where it trained as resolved: kind, name, compute capability, replicas
+        "placement": result.placement,
+        "xla": result.xla,
         "onednn_kernels": onednn_state(),
         "versions": library_versions(),
         "data_checksums": run.dataset.checksums,

@@ -36,8 +36,10 @@ def restore_native_stderr(original: int | None) -> None:
 
 
 # What TensorFlow's C++ core says on every start or model load that is not news to anyone: start-up
-# notes, the CUDA probe on a machine without a GPU, and a known version-skew notice of its graph
-# optimiser. Each pattern names its source file, so other lines from the same sources still show.
+# notes, the CUDA probe on a machine without a GPU, a known version-skew notice of its graph
+# optimiser, and on a GPU (Colab's T4) the CUDA plugins registered twice, the device created, cuDNN
+# loaded and XLA's service started. Each pattern names its source file and its message, so other
+# lines from the same sources (a cuDNN failure, an out-of-memory) still show.
 KNOWN_NOISE = (
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"\] oneDNN custom operations are on",
@@ -48,6 +50,15 @@ KNOWN_NOISE = (
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.",
     r"NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition",
     r"py_utils\.cc:\d+\] TF-TRT Warning: Could not find TensorRT",
+    r"cuda_(dnn|fft|blas)\.cc:\d+\] Unable to register cu(DNN|FFT|BLAS) factory: Attempting to register "
+    r"factory for plugin cu(DNN|FFT|BLAS) when one has already been registered",
+    r"computation_placer\.cc:\d+\] computation placer already registered",
+    r"cuda_executor\.cc:\d+\] (successful NUMA node read from SysFS had negative value|could not open "
+    r"file to read NUMA node)",
+    r"gpu_device\.cc:\d+\] Created device /job:localhost/replica:0/task:0/device:GPU:\d+ with \d+ MB memory",
+    r"cuda_dnn\.cc:\d+\] Loaded cuDNN version \d+",
+    r"service\.cc:\d+\] (XLA service 0x[0-9a-f]+ initialized for platform|  StreamExecutor device \(\d+\): )",
+    r"device_compiler\.h:\d+\] Compiled cluster using XLA!",
 )
 
 

@@ -1,10 +1,12 @@
 """Where and how training runs: the tf.distribute strategy (TPU, several GPUs, one GPU or the CPU),
-and the numeric precision the hardware computes fastest."""
+what it resolved to (`Placement`), and the numeric precision the hardware computes fastest."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 
 def make_strategy(device: str = "auto"):
@@ -42,13 +44,68 @@ def _tpu_present() -> bool:
     )
 
 
-def device_description() -> str:
-    """What the run trained on, in words."""
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU as TensorFlow reports it: its name and CUDA compute capability (None where unknown)."""
+
+    name: str
+    capability: tuple[int, int] | None = None
+
+
+def list_gpus() -> list[Gpu]:
+    """The GPUs TensorFlow sees, with their names and compute capabilities."""
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capability = details.get("compute_capability")
+        found.append(Gpu(str(details.get("device_name", gpu.name)),
+                         (int(capability[0]), int(capability[1])) if capability else None))
+    return found
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What a run trains on, as resolved: device kind ("cpu", "gpu" or "tpu"), its name, the GPU's
+    compute capability, and the number of replicas that share each batch."""
+
+    kind: str
+    name: str
+    replicas: int = 1
+    compute_capability: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """In words, e.g. "GPU Tesla T4 (compute capability 7.5)" or "CPU (2 cores), 2 replicas"."""
+        text = f"{self.kind.upper()} {self.name}" if self.kind != "cpu" else self.name
+        if self.compute_capability:
+            text += f" (compute capability {self.compute_capability})"
+        return text + (f", {self.replicas} replicas" if self.replicas > 1 else "")
+
+
+def resolve_placement(strategy, device: str = "auto", gpus: list[Gpu] | None = None) -> Placement:
+    """The `Placement` of `strategy`, made by `make_strategy(device)`; `gpus` as `list_gpus` gives them."""
+    import tensorflow as tf
+
+    replicas = int(strategy.num_replicas_in_sync)
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return Placement("tpu", "TPU", replicas)
+    gpus = list_gpus() if gpus is None else gpus
+    if not gpus or device == "cpu":  # every other strategy make_strategy builds puts work on GPUs
+        return Placement("cpu", f"CPU ({os.cpu_count()} cores)", replicas)
+    first = gpus[0]
+    capability = f"{first.capability[0]}.{first.capability[1]}" if first.capability else None
+    return Placement("gpu", first.name, replicas, capability)
+
+
+def device_description(gpus: list[Gpu] | None = None) -> str:
+    """What the run trained on, in words."""
+    gpus = list_gpus() if gpus is None else gpus
     if gpus:
-        return f"{len(gpus)} GPU(s)"
+        return f"{len(gpus)} GPU(s): {gpus[0].name}"
     return f"CPU ({os.cpu_count()} cores)"
 
 
@@ -110,27 +167,31 @@ def _cpuinfo_field(name: str) -> str | None:
     return None
 
 
-def choose_precision(setting: str = "auto", device: str = "auto") -> tuple[str, str]:
+def choose_precision(
+    setting: str = "auto", device: str = "auto", gpus: list[Gpu] | None = None
+) -> tuple[str, str]:
     """The Keras dtype policy to train with, and why: (policy name, reason in words).
 
-    "auto" takes bfloat16 where the hardware computes it natively (a TPU, a CPU with AMX or
-    AVX512-BF16), float16 with loss scaling on a GPU with tensor cores (compute capability 7.0 or
-    later), and float32 elsewhere. Any other setting is used as given.
+    "auto" takes bfloat16 where the hardware computes it natively (a TPU, a GPU of compute capability
+    8.0 or later such as the A100, L4 and H100, a CPU with AMX or AVX512-BF16), float16 with loss
+    scaling on GPUs with tensor cores but no bfloat16 (7.x: T4, V100), and float32 elsewhere. Any
+    other setting is used as given. `gpus` as `list_gpus` gives them (asked of TensorFlow if None).
     """
     if setting != "auto":
         return setting, "set in the configuration"
     if device == "tpu" or (device == "auto" and _tpu_present()):
         return "mixed_bfloat16", "a TPU computes bfloat16 natively"
     if device in ("auto", "gpu", "mirrored"):
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
+        gpus = list_gpus() if gpus is None else gpus
         if gpus:
-            capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
-            if capability and tuple(capability) >= (7, 0):
-                version = f"{capability[0]}.{capability[1]}"
-                return "mixed_float16", f"GPU with tensor cores (compute capability {version})"
-            return "float32", "GPU without tensor cores"
+            capability = gpus[0].capability
+            shown = f"{gpus[0].name}, compute capability " + (
+                f"{capability[0]}.{capability[1]}" if capability else "unknown")
+            if capability and capability >= (8, 0):
+                return "mixed_bfloat16", f"the GPU computes bfloat16 natively ({shown})"
+            if capability and capability >= (7, 0):
+                return "mixed_float16", f"the GPU has float16 tensor cores but no bfloat16 ({shown})"
+            return "float32", f"the GPU has no tensor cores ({shown})"
     native = [flag for flag in _BF16_CPU_FLAGS if flag in cpu_flags()]
     cap = isa_cap()
     if native and cap is not None and cap not in _BF16_ISAS:

@@ -23,8 +23,15 @@ from mnist_cnn.io.files import disk_full_error
 from mnist_cnn.keras_compat import AveragingAdam, TiesCountAsBetter
 from mnist_cnn.model import build_classifier, build_model, classifier_of
 from mnist_cnn.training import run_state
-from mnist_cnn.training.devices import choose_precision, make_strategy
+from mnist_cnn.training.devices import (
+    Placement,
+    choose_precision,
+    list_gpus,
+    make_strategy,
+    resolve_placement,
+)
 from mnist_cnn.training.schedules import learning_rate
+from mnist_cnn.training.xla import choose_xla
 
 # the plain cross-entropy, tracked beside the loss that is optimised (label-smoothed in some profiles),
 # so the validation curve and the test set's log loss are the same quantity
@@ -44,6 +51,8 @@ class TrainResult:
     resumed_from_epoch: int  # 0 when the run started fresh
     precision: str = "float32"  # the Keras dtype policy it trained with
     precision_reason: str = ""
+    placement: dict[str, Any] = field(default_factory=dict)  # Placement.to_dict(): where it trained
+    xla: dict[str, Any] = field(default_factory=dict)  # {"on": bool, "reason": str}
     members: list[TrainResult] = field(default_factory=list)  # an ensemble's, one per network
 
 
@@ -56,9 +65,11 @@ def set_reproducible(config: Config) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> None:
+def compile_model(
+    model: keras.Model, config: Config, steps_per_epoch: int, jit_compile: bool = False
+) -> None:
     """Adam with the config's schedule (and warmed-up weight average, if asked), categorical
-    cross-entropy (label-smoothed if asked), accuracy."""
+    cross-entropy (label-smoothed if asked), accuracy; XLA as `jit_compile` says (`choose_xla`)."""
     optimizer = AveragingAdam(
         learning_rate=learning_rate(config, steps_per_epoch),
         use_ema=config.ema_momentum > 0,
@@ -69,6 +80,7 @@ def compile_model(model: keras.Model, config: Config, steps_per_epoch: int) -> N
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy", keras.metrics.CategoricalCrossentropy(name=CROSS_ENTROPY)],
         steps_per_execution=_steps_per_execution(config),
+        jit_compile=jit_compile,
     )
 
 
@@ -170,17 +182,19 @@ class ResumePointSaver(keras.callbacks.Callback):
         history: list[dict[str, float]],
         run_fingerprint: dict[str, Any],
         report: Callable[[str], None] | None,
+        placement: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.history = history
         self.run_fingerprint = run_fingerprint
         self.report = report
+        self.placement = placement
 
     def on_epoch_end(self, epoch, logs=None):
         run_state.save_resume_point(
             self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint,
-            average_in_model=self.config.ema_momentum > 0,
+            average_in_model=self.config.ema_momentum > 0, placement=self.placement,
         )
         if self.report is not None:
             self.report(format_epoch(self.history[-1], self.config.epochs))
@@ -220,7 +234,13 @@ def make_datasets(config: Config, dataset: Dataset, strategy):
     train_x, val_x = to_model_input(dataset.train_x), to_model_input(dataset.val_x)
     train_y = one_hot(dataset.train_y, config.num_classes)
     val_y = one_hot(dataset.val_y, config.num_classes)
-    batch = config.batch_size * strategy.num_replicas_in_sync
+    # the profile's batch is the global batch, whatever the replicas: each takes its share, so steps
+    # per epoch, the learning rate and the schedule mean on several devices what they mean on one
+    batch = config.batch_size
+    replicas = strategy.num_replicas_in_sync
+    if batch % replicas:
+        raise ValueError(f"batch_size {batch} does not split evenly over {replicas} replicas; "
+                         f"choose a multiple of {replicas}")
     # whole batches only (when there is at least one): every step has one shape, so the step is
     # traced and its kernels set up once, not twice; the few images left over each epoch differ from
     # epoch to epoch, as the shuffle does
@@ -250,18 +270,29 @@ def train(
         ResumeMismatchError: `config.run_dir` holds an unfinished run with other settings or data.
     """
     run_dir = Path(config.run_dir)
-    run_fingerprint = run_state.fingerprint(config, dataset.checksums.get(config.train_path.name, ""))
+    strategy = make_strategy(config.device)
+    gpus = list_gpus()
+    policy, reason = choose_precision(config.precision, config.device, gpus)
+    placement = resolve_placement(strategy, config.device, gpus)
+    jit, jit_reason = choose_xla(config, placement)  # refuses an XLA it cannot compile, before any work
+    run_fingerprint = run_state.fingerprint(
+        config, dataset.checksums.get(config.train_path.name, ""), policy=policy)
     if fresh:
         run_state.clear_resume_point(run_dir, best_too=True)
     state = run_state.read_state(run_dir, run_fingerprint)  # refuses a mismatch before any work
-    policy, reason = choose_precision(config.precision, config.device)
+    if report is not None:
+        report(f"training on {placement.describe()} in {policy} ({reason}); "
+               f"XLA {'on' if jit else 'off'} ({jit_reason})")
+    setup = _Setup(strategy, placement, run_fingerprint, state, jit)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
-        result = _train(config, dataset, report, run_dir, run_fingerprint, state)
+        result = _train(config, dataset, report, run_dir, setup)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     result.precision, result.precision_reason = policy, reason
+    result.placement = {**placement.to_dict(), "description": placement.describe()}
+    result.xla = {"on": jit, "reason": jit_reason}
     # the artefact: the same weights in a plain classifier, built under the float32 policy (the
     # variables are float32 under every mixed policy), so it computes in float32 wherever it is loaded
     # and holds no layer of this package's (training used fused batch normalization)
@@ -271,20 +302,38 @@ def train(
     return result
 
 
-def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainResult:
+@dataclass
+class _Setup:
+    """What `train` resolved before training: the strategy, where it runs, the fingerprint, the saved
+    state (None for a fresh run) and whether XLA compiles the step."""
+
+    strategy: Any
+    placement: Placement
+    fingerprint: dict[str, Any]
+    state: dict[str, Any] | None
+    jit_compile: bool
+
+
+def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
     set_reproducible(config)
-    strategy = make_strategy(config.device)
+    strategy, state = setup.strategy, setup.state
     train_data, val_data, steps = make_datasets(config, dataset, strategy)
     run_dir.mkdir(parents=True, exist_ok=True)
     with strategy.scope():
-        model = build_model(config)
-        compile_model(model, config, steps)
-    done, history = run_state.load_resume_point(model, run_dir, state)
+        # several replicas: Keras' batch norm with statistics over the whole global batch (the fused
+        # kernel would normalise each replica's share alone and keep replica 0's moving statistics)
+        model = build_model(config, synchronized=setup.placement.replicas > 1)
+        compile_model(model, config, steps, jit_compile=setup.jit_compile)
+        done, history = run_state.load_resume_point(model, run_dir, state)
     best_path = run_dir / run_state.BEST_CHECKPOINT
     if not done:  # a fresh run: a finished run's best checkpoint must not stand in for this one's
         best_path.unlink(missing_ok=True)
     if done and report is not None:
-        report(f"resuming from {run_dir}: {done} of {config.epochs} epochs already done")
+        before = state["placement"].get("description")
+        now = setup.placement.describe()
+        moved = f" (trained on {before} until now)" if before and before != now else ""
+        report(f"resuming from {run_dir}: {done} of {config.epochs} epochs already done, "
+               f"{config.epochs - done} to go{moved}")
     best_so_far = max((row.get("val_accuracy", 0.0) for row in history), default=None)
 
     # the order matters: the epoch's row first; then SwapEMAWeights puts the weight average (which
@@ -314,7 +363,8 @@ def _train(config, dataset, report, run_dir, run_fingerprint, state) -> TrainRes
                 monitor="val_loss", factor=0.5, patience=config.plateau_patience, min_lr=1e-5
             )
         )
-    callbacks.append(ResumePointSaver(config, history, run_fingerprint, report))
+    placement = {**setup.placement.to_dict(), "description": setup.placement.describe()}
+    callbacks.append(ResumePointSaver(config, history, setup.fingerprint, report, placement))
     started = time.perf_counter()
     # a finished run (all epochs, or stopped early) whose saving failed: its weights are all it needs
     finished = bool(state and state.get("finished"))

@@ -2,9 +2,16 @@
 
 After every epoch the training model's weights (the optimizer's state included) go to a new file
 named for the epoch, and only then does `state.json` point at it, with the history so far and the
-run's fingerprint: the settings that shape the network and the schedule, and the training data's
-checksum. A start that does not match the fingerprint is refused (`ResumeMismatchError`) rather than
-resumed with the wrong weights or the wrong schedule; `fresh=True` forgets the old state instead.
+run's fingerprint: the settings that shape the network and the schedule, the precision policy the
+run resolved to (not the "auto" it may have asked for), and the training data's checksum. A start
+that does not match the fingerprint is refused (`ResumeMismatchError`) rather than resumed with the
+wrong weights or the wrong schedule; `fresh=True` forgets the old state instead.
+
+The device is not in the fingerprint: under one policy the weights, the weight average and the
+optimizer's state and step are the same variables on a CPU, a GPU or several replicas, and load
+exactly. Another policy is refused: float16's loss scaling has variables of its own, and a run that
+began in one precision and went on in another would be neither. The state records where each epoch
+was trained, and the refusal names it.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ BACKUP_DIR = "backup"
 # another models_dir, or after the data folder moved (its checksum still has to match)
 _NOT_IN_FINGERPRINT = frozenset(
     {"models_dir", "figures_dir", "run_dir", "model_name", "device", "data_dir", "train_csv",
-     "test_csv", "test_limit", "steps_per_execution",  # how steps are dispatched, not what they compute
+     "test_csv", "test_limit",
+     "steps_per_execution", "xla",  # how steps are dispatched and compiled, not what they compute
      "members"}  # each member trains in a directory of its own, as a single network
 )
 _HOW_TO_START_AFRESH = (
@@ -38,9 +46,12 @@ class ResumeMismatchError(InputFileError):
     """A run directory that holds another run's state: names it and the first differing setting."""
 
 
-def fingerprint(config: Config, train_checksum: str) -> dict[str, Any]:
-    """What must be the same for a run to resume: the shaping settings and the training data."""
+def fingerprint(config: Config, train_checksum: str, policy: str | None = None) -> dict[str, Any]:
+    """What must be the same for a run to resume: the shaping settings, the precision policy the run
+    resolved to (`policy`; the config's own setting if None) and the training data."""
     settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
+    if policy is not None:
+        settings["precision"] = policy
     return {**settings, "train_data_sha256": train_checksum}
 
 
@@ -67,7 +78,18 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError):
         reason = f"its {STATE_FILE} is damaged or from an older version; {_HOW_TO_START_AFRESH}"
         raise ResumeMismatchError(run_dir, reason) from None
+    if not isinstance(state.get("placement"), dict):  # older states recorded none
+        state["placement"] = {}
     key = _first_difference(saved, wanted)
+    if key == "precision":
+        where = state["placement"].get("description")
+        raise ResumeMismatchError(
+            run_dir,
+            f"holds an unfinished run trained in {saved.get(key)}{f' on {where}' if where else ''}, "
+            f"but here the precision resolves to {wanted.get(key)}; to go on with it, set "
+            f"precision={saved.get(key)} (--set precision={saved.get(key)} on the command line), "
+            f"or {_HOW_TO_START_AFRESH}",
+        )
     if key is not None:
         raise ResumeMismatchError(
             run_dir,
@@ -84,11 +106,13 @@ def save_resume_point(
     history: list,
     run_fingerprint: dict[str, Any],
     average_in_model: bool = False,
+    placement: dict[str, Any] | None = None,
 ) -> None:
     """Weights (with optimizer state), history and fingerprint after `epochs_done` epochs, each atomic.
 
     `average_in_model`: the model holds the optimizer's weight average and the optimizer the raw
-    weights (as SwapEMAWeights leaves them at an epoch's end); loading swaps them back.
+    weights (as SwapEMAWeights leaves them at an epoch's end); loading swaps them back. `placement`:
+    where the last epoch trained (`Placement.to_dict()` with a "description"), shown on a refusal.
 
     The weights go to a new file named for the epoch; only then does state.json point at it, so
     the state never names weights that are not completely written.
@@ -99,7 +123,8 @@ def save_resume_point(
     with atomic_path(backup / name) as partial:
         model.save_weights(partial)
     state = {"epochs_done": epochs_done, "weights": name, "history": history,
-             "fingerprint": run_fingerprint, "average_in_model": average_in_model}
+             "fingerprint": run_fingerprint, "average_in_model": average_in_model,
+             "placement": placement or {}}
     atomic_write(run_dir / STATE_FILE, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
     for old in backup.glob("epoch-*.weights.h5"):
         if old.name != name:
@@ -109,7 +134,10 @@ def save_resume_point(
 def load_resume_point(
     model, run_dir: Path, state: dict[str, Any] | None
 ) -> tuple[int, list[dict[str, float]]]:
-    """Restore the state's weights into the compiled `model`: (epochs done, history); (0, []) for none."""
+    """Restore the state's weights into the compiled `model`: (epochs done, history); (0, []) for none.
+
+    Call it in the scope of the strategy the model was built in: the optimizer's variables are
+    created here when it has not been built yet."""
     if state is None:
         return 0, []
     if not model.optimizer.built:
