@@ -52,6 +52,23 @@ def outputs_of(notebook: dict, kind: str) -> list:
             if o.get("output_type") == kind]
 
 
+def assert_training_reads_well(nb: dict) -> None:
+    """The executed training cell: a line on where it trains, one line per epoch, the bar's last state
+    (no carriage-return runs), the final curves in the live display's place, and no widget state."""
+    cell = next(c for c in nb["cells"] if "pipeline.fit(" in "".join(c["source"]))
+    text = "".join("".join(o.get("text", "")) for o in cell["outputs"] if o["output_type"] == "stream")
+    epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
+    assert [line[:12] for line in epochs] == ["epoch   1/2 ", "epoch   2/2 "]
+    assert re.search(r"^training on CPU .* in (float32|mixed_bfloat16) \(", text, re.MULTILINE)
+    displays = [o for o in cell["outputs"] if o["output_type"] in ("display_data", "update_display_data")]
+    bars = ["".join(o["data"].get("text/plain", "")) for o in displays if "image/png" not in o["data"]]
+    assert len(bars) == 1 and bars[0].startswith("trained 2 epochs in"), bars  # the bar, finished
+    assert sum("image/png" in o["data"] for o in displays) == 1  # the curves, drawn once in the end
+    every_text = json.dumps(cell["outputs"])
+    assert "\\r" not in every_text and "[#" not in text
+    assert "widgets" not in nb["metadata"] and "application/vnd.jupyter.widget" not in json.dumps(nb)
+
+
 def test_parameters_cell_is_tagged_and_first_code_cell():
     cells = json.loads(NOTEBOOK.read_text())["cells"]
     code = [c for c in cells if c["cell_type"] == "code"]
@@ -63,8 +80,9 @@ def test_parameters_cell_is_tagged_and_first_code_cell():
 def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
     shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns(".cache"))
     nb = execute(tmp_path, "local", data_dir=str(tmp_path / "data"), models_dir=str(tmp_path / "models"),
-                 figures_dir=str(tmp_path / "figures"), run_dir=str(tmp_path / "run"))
+                 figures_dir=str(tmp_path / "figures"), run_dir=str(tmp_path / "run"), epochs=2)
     assert outputs_of(nb, "error") == []
+    assert_training_reads_well(nb)
     stderr = [o for o in outputs_of(nb, "stream") if o["name"] == "stderr"]
     assert not any("Traceback" in "".join(o["text"]) for o in stderr)
     images = [o for o in outputs_of(nb, "display_data") if "image/png" in o.get("data", {})]

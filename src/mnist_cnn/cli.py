@@ -92,6 +92,7 @@ class BadInputError(ValueError):
 def _train(args: argparse.Namespace) -> None:
     from mnist_cnn import pipeline
     from mnist_cnn.evaluation.metrics import summary_line
+    from mnist_cnn.terminal import TerminalBar
 
     flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
              "seed": args.seed, "data_dir": args.data_dir, "train_csv": args.train_csv,
@@ -109,8 +110,10 @@ def _train(args: argparse.Namespace) -> None:
         config = Config.from_profile(base.pop("profile"), **{**base, **flags}).with_settings(args.settings)
     except ValueError as err:
         raise BadInputError(str(err)) from None
-    run = pipeline.run(config, report=lambda line: print(line, flush=True), fresh=args.fresh,
-                       limits=args.limits)
+    bar = TerminalBar(sys.stdout)  # updates in place in a terminal; piped, one line per epoch
+    run = pipeline.run(config, report=bar.line, fresh=args.fresh, limits=args.limits,
+                       progress=bar.update)
+    bar.clear()
     print(summary_line(run.metrics))
     print(f"{run.result.epochs_run} epochs, {run.result.train_seconds:.0f} s of training; wrote:")
     for path in run.written:

@@ -85,6 +85,8 @@ class Config:
     # compile the training step with XLA: "auto" decides per run and says why (training/xla.py; off
     # wherever the augmentation is, since its warp has no XLA kernel), "on" or "off" force it
     xla: str = "auto"
+    # write TensorBoard logs to run_dir/tensorboard while training (TensorFlow only)
+    tensorboard: bool = False
 
     # outputs
     models_dir: Path = Path("models")

@@ -30,6 +30,7 @@ from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
 from mnist_cnn.training.ensemble import member_config, member_run_dirs, train_ensemble
 from mnist_cnn.training.onednn import onednn_state
+from mnist_cnn.training.progress import Progress
 from mnist_cnn.training.run_state import clear_resume_point
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
@@ -54,8 +55,14 @@ class Run:
         return self.evaluation.metrics if self.evaluation is not None else {}
 
 
-def load(config: Config, limits: Limits = DEFAULT_LIMITS) -> Run:
-    """Read and split the config's CSVs (within `limits`); the test CSV needs labels to score the run."""
+def load(
+    config: Config, limits: Limits = DEFAULT_LIMITS, report: Callable[[str], None] | None = None
+) -> Run:
+    """Read and split the config's CSVs (within `limits`); the test CSV needs labels to score the run.
+    `report` hears what is read before it is read."""
+    if report is not None:
+        report(f"reading {config.train_path} and {config.test_path}: every cell is checked; the first "
+               f"read parses them (seconds), later ones load {config.data_dir / '.cache'}")
     dataset = load_dataset(config, limits=limits)
     if dataset.test_y is None:
         raise CSVFormatError(
@@ -64,14 +71,18 @@ def load(config: Config, limits: Limits = DEFAULT_LIMITS) -> Run:
     return Run(config, dataset)
 
 
-def fit(run: Run, report: Callable[[str], None] | None = None, fresh: bool = False) -> TrainResult:
-    """Train (or resume) the model of `run`, holding its run directory against other runs."""
+def fit(
+    run: Run,
+    report: Callable[[str], None] | None = None,
+    fresh: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) the model of `run`, holding its run directory against other runs. `report`
+    hears a line per epoch, `progress` a `Progress` within each (see `training.loop.train`)."""
     config = run.config
     with directory_lock(config.run_dir):
-        if config.members > 1:
-            run.result = train_ensemble(config, run.dataset, report=report, fresh=fresh)
-        else:
-            run.result = train(config, run.dataset, report=report, fresh=fresh)
+        trainer = train_ensemble if config.members > 1 else train
+        run.result = trainer(config, run.dataset, report=report, fresh=fresh, progress=progress)
     run.model = run.result.model
     return run.result
 
@@ -198,19 +209,21 @@ def run(
     report: Callable[[str], None] | None = None,
     fresh: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[Progress], None] | None = None,
 ) -> Run:
     """A whole training run: load, train, calibrate, evaluate, save, and write every figure.
 
-    `report` receives the run's progress, one line at a time (the library prints nothing itself).
+    `report` receives the run's progress, one line at a time, and `progress` a `Progress` within each
+    epoch (the library prints nothing itself).
     """
     say = report if report is not None else (lambda line: None)
     # both folders held from the start: a second run is refused before it loads anything
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
         finish_switch_over(config.models_dir)  # what a killed run committed, before anything is read
-        current = load(config, limits=limits)
+        current = load(config, limits=limits, report=report)
         say(f"profile {config.profile}, seed {config.seed}, {config.epochs} epochs; "
             f"data {current.dataset.summary()}")
-        fit(current, report=report, fresh=fresh)
+        fit(current, report=report, fresh=fresh, progress=progress)
         calibration = calibrate_model(current)
         say(f"calibrated on the validation split: temperature {calibration.temperature:.3f}")
         evaluate_model(current)

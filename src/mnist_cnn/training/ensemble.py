@@ -26,6 +26,7 @@ from mnist_cnn.constants import IMAGE_SIDE
 from mnist_cnn.data.dataset import Dataset
 from mnist_cnn.model import LOGITS, PROBABILITIES
 from mnist_cnn.training.loop import TrainResult, train
+from mnist_cnn.training.progress import Progress, for_member
 
 MEMBER_PREFIX = "member_"
 
@@ -58,6 +59,7 @@ def train_ensemble(
     dataset: Dataset,
     report: Callable[[str], None] | None = None,
     fresh: bool = False,
+    progress: Callable[[Progress], None] | None = None,
 ) -> TrainResult:
     """Train the members one after another and average them; `result.members` holds each one's result.
 
@@ -69,7 +71,8 @@ def train_ensemble(
     for index in range(config.members):
         settings = member_config(config, index)
         say(f"member {index + 1} of {config.members}: seed {settings.seed}")
-        members.append(train(settings, dataset, report=report, fresh=fresh))
+        sink = for_member(progress, index + 1, config.members) if progress is not None else None
+        members.append(train(settings, dataset, report=report, fresh=fresh, progress=sink))
     first = members[0]
     model = average_members([m.model for m in members], name=first.model.name)
     return dataclasses.replace(

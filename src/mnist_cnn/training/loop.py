@@ -30,6 +30,7 @@ from mnist_cnn.training.devices import (
     make_strategy,
     resolve_placement,
 )
+from mnist_cnn.training.progress import Progress, ProgressCallback
 from mnist_cnn.training.schedules import learning_rate
 from mnist_cnn.training.xla import choose_xla
 
@@ -200,6 +201,18 @@ class ResumePointSaver(keras.callbacks.Callback):
             self.report(format_epoch(self.history[-1], self.config.epochs))
 
 
+def _tensorboard(run_dir: Path, report) -> list[keras.callbacks.Callback]:
+    """Keras' TensorBoard callback writing to `run_dir`/tensorboard (it needs TensorFlow's summaries)."""
+    if keras.backend.backend() != "tensorflow":
+        if report is not None:
+            report("tensorboard=true: skipped, Keras writes TensorBoard logs with TensorFlow only")
+        return []
+    log_dir = run_dir / "tensorboard"
+    if report is not None:
+        report(f"TensorBoard logs in {log_dir} (watch with: tensorboard --logdir {log_dir})")
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch")]
+
+
 def format_epoch(row: dict[str, float], total_epochs: int) -> str:
     """One progress line: epoch, plain cross-entropy and accuracy, learning rate and time."""
     parts = [f"epoch {int(row['epoch']):>3}/{total_epochs}"]
@@ -260,11 +273,14 @@ def train(
     dataset: Dataset,
     report: Callable[[str], None] | None = None,
     fresh: bool = False,
+    progress: Callable[[Progress], None] | None = None,
 ) -> TrainResult:
     """Train a model on `dataset` as `config` says, resuming from `config.run_dir` if a run was cut off.
 
-    `report` receives one line per epoch (pass `print` to see progress); the library prints nothing
-    of its own. `fresh` discards any unfinished run in `config.run_dir` instead of resuming it.
+    `report` receives a line on where and how it trains, then one line per epoch (pass `print`);
+    `progress` receives a `Progress` within each epoch and after it (a bar: `format_bar`); the library
+    prints nothing of its own. `fresh` discards any unfinished run in `config.run_dir` instead of
+    resuming it.
 
     Raises:
         ResumeMismatchError: `config.run_dir` holds an unfinished run with other settings or data.
@@ -283,7 +299,7 @@ def train(
     if report is not None:
         report(f"training on {placement.describe()} in {policy} ({reason}); "
                f"XLA {'on' if jit else 'off'} ({jit_reason})")
-    setup = _Setup(strategy, placement, run_fingerprint, state, jit)
+    setup = _Setup(strategy, placement, run_fingerprint, state, jit, progress)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -312,6 +328,7 @@ class _Setup:
     fingerprint: dict[str, Any]
     state: dict[str, Any] | None
     jit_compile: bool
+    progress: Callable[[Progress], None] | None = None
 
 
 def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
@@ -365,10 +382,17 @@ def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
         )
     placement = {**setup.placement.to_dict(), "description": setup.placement.describe()}
     callbacks.append(ResumePointSaver(config, history, setup.fingerprint, report, placement))
+    if setup.progress is not None:  # last: an epoch's bar ends once its line is reported
+        callbacks.append(ProgressCallback(setup.progress, config.epochs, steps, history))
+    if config.tensorboard:
+        callbacks += _tensorboard(run_dir, report)
     started = time.perf_counter()
     # a finished run (all epochs, or stopped early) whose saving failed: its weights are all it needs
     finished = bool(state and state.get("finished"))
     if done < config.epochs and not finished:
+        if report is not None and not done:
+            report("building the training step: the first epoch also waits while TensorFlow traces "
+                   "and compiles it")
         model.fit(
             train_data,
             validation_data=val_data,

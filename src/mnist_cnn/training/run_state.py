@@ -34,6 +34,7 @@ _NOT_IN_FINGERPRINT = frozenset(
     {"models_dir", "figures_dir", "run_dir", "model_name", "device", "data_dir", "train_csv",
      "test_csv", "test_limit",
      "steps_per_execution", "xla",  # how steps are dispatched and compiled, not what they compute
+     "tensorboard",  # what is logged on the side
      "members"}  # each member trains in a directory of its own, as a single network
 )
 _HOW_TO_START_AFRESH = (

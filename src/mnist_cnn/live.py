@@ -1,0 +1,55 @@
+"""What a notebook shows while it trains: the progress bar updated in place, and the learning curves
+redrawn after each epoch, each in one display output (IPython's `display_id`, which Colab, Jupyter and
+VS Code update in place). An executed notebook keeps each display's last state only: a finished bar
+and the final curves, no widget state and no carriage returns. The epoch lines are the notebook's own
+`print`s, beside these."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from mnist_cnn.evaluation.plots import training_curves
+from mnist_cnn.training.progress import Progress, format_bar
+
+
+class LiveTraining:
+    """Pass it as `progress=` to `pipeline.fit`; call `finish` with the final curves' PNG afterwards."""
+
+    def __init__(self, curves: bool = True) -> None:
+        self.curves = curves
+        self._bar = self._figure = None
+        self._last: Progress | None = None
+
+    def __call__(self, progress: Progress) -> None:
+        from IPython.display import Pretty, display
+
+        if self._bar is None:  # both displays first: the epoch lines then print below them
+            self._bar = display(Pretty(format_bar(progress)), display_id=True)
+            if self.curves:
+                self._figure = display(Pretty("learning curves after the first epoch"), display_id=True)
+        self._last = progress
+        self._bar.update(Pretty(format_bar(progress)))
+        if progress.epoch_ended and self._figure is not None and progress.history:
+            self._figure.update(_png(training_curves(pd.DataFrame(list(progress.history)))))
+
+    def finish(self, figure_png: str | Path | None = None, summary: str | None = None) -> None:
+        """The bar becomes `summary` (or a line on what was trained), the curves the PNG given."""
+        from IPython.display import Image, Pretty
+
+        if self._bar is not None:
+            last = self._last
+            done = summary or (f"trained {last.epoch} of {last.epochs} epochs" if last else "trained")
+            self._bar.update(Pretty(done))
+        if self._figure is not None and figure_png is not None:
+            self._figure.update(Image(filename=str(figure_png)))
+
+
+def _png(figure):
+    from IPython.display import Image
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)  # a Figure, not pyplot's: nothing to close
+    return Image(data=buffer.getvalue(), format="png")

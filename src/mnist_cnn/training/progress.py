@@ -1,0 +1,136 @@
+"""Progress within and across epochs: steps done, the rate, and the time left for the epoch and the run.
+
+`ProgressCallback` turns Keras' batch and epoch events into `Progress` records and hands each to a
+function the caller passes in: the command line draws a bar that updates in place in a terminal, the
+notebook updates a display (`mnist_cnn.live`). The library prints nothing itself. `format_bar` is the
+one text both show.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import keras
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a training run stands: during an epoch, or (`epoch_ended`) just after one."""
+
+    epoch: int  # 1-based: the epoch under way, or the one that just ended
+    epochs: int
+    step: int  # training steps done in this epoch
+    steps: int
+    seconds: float  # since this epoch began
+    seconds_per_epoch: float | None  # the last whole epoch's, or this one's extrapolated; None: unknown
+    seconds_left_epoch: float | None  # None until a rate is measured (the first call also traces)
+    seconds_left: float | None  # for the whole run, ensembles included
+    steps_per_second: float | None = None
+    member: int = 1  # network k of `members` in an ensemble
+    members: int = 1
+    epoch_ended: bool = False
+    history: tuple[dict[str, float], ...] = field(default=(), repr=False)  # the rows so far
+
+
+def format_duration(seconds: float | None) -> str:
+    """2:05, 1:02:03, or "?" while unknown."""
+    if seconds is None:
+        return "?"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def format_bar(progress: Progress, width: int = 20) -> str:
+    """One line: network k of N, the epoch, a bar of its steps, the rate, and the time left."""
+    done = min(progress.step, progress.steps)
+    filled = round(width * done / progress.steps) if progress.steps else width
+    parts = [f"network {progress.member}/{progress.members}"] if progress.members > 1 else []
+    parts.append(f"epoch {progress.epoch}/{progress.epochs}")
+    parts.append(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{progress.steps} steps")
+    if progress.steps_per_second:
+        parts.append(f"{progress.steps_per_second:.1f} steps/s")
+    if progress.step < progress.steps or progress.seconds_left_epoch is None:
+        parts.append(f"epoch {format_duration(progress.seconds_left_epoch)} left")
+    else:
+        parts.append("validating")
+    parts.append(f"run {format_duration(progress.seconds_left)} left")
+    return "  ".join(parts)
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Hands a `Progress` to `sink` after each call into the training step (at most every
+    `min_interval` seconds) and after each epoch.
+
+    The rate is measured from the first call of each epoch on, so that tracing, which the first call
+    of a run waits for, does not count; the run's time left takes the last whole epoch (validation
+    included) as the length of each epoch to come.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[Progress], Any],
+        epochs: int,
+        steps: int,
+        history: list[dict[str, float]],
+        min_interval: float = 0.25,
+    ) -> None:
+        super().__init__()
+        self.sink, self.epochs, self.steps, self.history = sink, epochs, steps, history
+        self.min_interval = min_interval
+        self._epoch = 0
+        self._began = self._first_time = self._last_sent = 0.0
+        self._first_step = 0
+        self._last_epoch_seconds: float | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+        self._began = time.perf_counter()
+        self._first_step, self._last_sent = 0, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        now, step = time.perf_counter(), batch + 1
+        if not self._first_step:
+            self._first_step, self._first_time = step, now
+        if now - self._last_sent < self.min_interval and step < self.steps:
+            return
+        self._last_sent = now
+        rate = None
+        if step > self._first_step and now > self._first_time:
+            rate = (step - self._first_step) / (now - self._first_time)
+        left_epoch = (self.steps - step) / rate if rate else None
+        per_epoch = self._last_epoch_seconds or (now - self._began + left_epoch if rate else None)
+        self.sink(self._progress(step, now, per_epoch, left_epoch, rate))
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self._last_epoch_seconds = now - self._began
+        rate = None
+        if self.steps > self._first_step and now > self._first_time:
+            rate = (self.steps - self._first_step) / (now - self._first_time)
+        self.sink(self._progress(self.steps, now, self._last_epoch_seconds, 0.0, rate, ended=True))
+
+    def _progress(self, step, now, per_epoch, left_epoch, rate, ended=False) -> Progress:
+        to_come = self.epochs - self._epoch
+        left = None
+        if left_epoch is not None and per_epoch is not None:
+            left = left_epoch + to_come * per_epoch
+        return Progress(self._epoch, self.epochs, step, self.steps, now - self._began, per_epoch,
+                        left_epoch, left, rate, epoch_ended=ended,
+                        history=tuple(self.history) if ended else ())
+
+
+def for_member(sink: Callable[[Progress], Any], member: int, members: int) -> Callable[[Progress], Any]:
+    """`sink` for network `member` of `members` (1-based): its records say so, and their time left
+    counts the networks still to train as as long as this one."""
+
+    def forward(progress: Progress) -> Any:
+        left = progress.seconds_left
+        if left is not None and progress.seconds_per_epoch is not None:
+            left += (members - member) * progress.epochs * progress.seconds_per_epoch
+        return sink(replace(progress, member=member, members=members, seconds_left=left))
+
+    return forward
