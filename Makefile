@@ -18,10 +18,12 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt setup.py src/m
 
 setup: $(VENV)/.installed
 
-# execute the notebook headless on the embedded data: writes the executed notebook, models/, figures/
+# execute the notebook headless on the embedded data: writes the executed notebook, models/, figures/;
+# then papermill's traces go (its injected cell folded into the parameters cell, its metadata dropped)
 run: setup
 	$(BIN)/papermill notebooks/mnist_cnn.ipynb notebooks/mnist_cnn.ipynb \
 		-p profile $(PROFILE) --cwd notebooks -k python3 --log-output
+	$(BIN)/python notebooks/strip_papermill.py notebooks/mnist_cnn.ipynb
 
 # The demo page's browser test drives Debian's Chromium through its chromedriver. A fresh machine
 # (CI runs as root) gets them here, once; without them, and not root, that one test is skipped.

@@ -37,6 +37,7 @@ from kernel_options import add_kernel_options, apply_kernel_options
 from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier, build_model
 from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap
+from mnist_cnn.training.fused_norm import FusedBatchNormalization
 from mnist_cnn.training.loop import compile_model
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
 
@@ -117,7 +118,7 @@ def network_pieces(config: Config):
     `build_classifier` makes (new layers from each layer's config), with Keras' batch norm and the
     fused one."""
     plain = _segments(build_classifier(config))
-    fused = _segments(build_classifier(config, for_training=True))
+    fused = _segments(build_classifier(config, norm=FusedBatchNormalization))
     for keras_piece, fused_piece in zip(plain, fused, strict=True):
         head = keras_piece[0]
         shape = tuple(head.input.shape[1:])
@@ -136,7 +137,7 @@ def network_pieces(config: Config):
 def whole_step_seconds(config: Config, fused: bool, steps: int, jit_compile: bool = False) -> float:
     """Seconds per training step of the profile's training model, with or without fused batch norm
     (and, with `jit_compile`, compiled by XLA)."""
-    model = build_model(config, fused_norm=fused)
+    model = build_model(config, norm=FusedBatchNormalization if fused else layers.BatchNormalization)
     # whole calls of steps_per_execution steps, so no call traces a shorter loop inside the timing
     steps = -(-steps // config.steps_per_execution) * config.steps_per_execution
     compile_model(model, config, steps_per_epoch=steps)

@@ -43,8 +43,9 @@ def child(pipeline: str, passes: int, precision: str) -> None:
 
     from mnist_cnn.config import Config
     from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
-    from mnist_cnn.model import build_model
-    from mnist_cnn.training.loop import compile_model, without_autotuning
+    from mnist_cnn.training.fused_norm import build_training_model
+    from mnist_cnn.training.input_pipeline import without_autotuning
+    from mnist_cnn.training.loop import compile_model
 
     keras.mixed_precision.set_global_policy(precision)
     config = Config.from_profile("full", train_limit=IMAGES + 6000)
@@ -54,7 +55,7 @@ def child(pipeline: str, passes: int, precision: str) -> None:
     data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(IMAGES, seed=0).batch(128)
     # "fixed" is what train.make_datasets builds; "autotune" is what it built before
     data = data.prefetch(tf.data.AUTOTUNE) if pipeline == "autotune" else without_autotuning(data)
-    model = build_model(config)
+    model = build_training_model(config)
     compile_model(model, config, steps_per_epoch=IMAGES // 128)
     model.fit(data.take(20), epochs=1, verbose=0)  # compiles the step outside the timed passes
     for index in range(passes):

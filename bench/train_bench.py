@@ -44,6 +44,7 @@ from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
 from mnist_cnn.evaluation.metrics import predict_probabilities
 from mnist_cnn.pipeline import library_versions
+from mnist_cnn.training.callbacks import EpochRecorder
 from mnist_cnn.training.devices import (
     choose_precision,
     cpu_description,
@@ -51,7 +52,7 @@ from mnist_cnn.training.devices import (
     isa_cap,
 )
 from mnist_cnn.training.ensemble import train_ensemble
-from mnist_cnn.training.loop import EpochRecorder, train
+from mnist_cnn.training.loop import train
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -213,7 +213,7 @@ def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_
                           capture_output=True, text=True, timeout=120)
     *rows, verdict = [json.loads(line) for line in done.stdout.splitlines()]
     assert verdict == {"status": 0, "tensorflow": False, "keras": False}, done.stderr[-2000:]
-    from mnist_cnn.serving.predict import load_images
+    from mnist_cnn.data.images import load_images
 
     expected = predict_probabilities(load_model(_MODEL_PATH), load_images(paths))
     assert [row["label"] for row in rows] == [str(i) for i in expected.argmax(axis=1)]

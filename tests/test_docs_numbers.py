@@ -107,10 +107,10 @@ def resolves(dotted: str) -> bool:
 
 
 def test_the_module_check_catches_a_stale_name():
-    assert resolves("mnist_cnn.serving.predict.read_image")
-    assert resolves("mnist_cnn.serving.read_image")
+    assert resolves("mnist_cnn.data.images.read_image")
+    assert resolves("mnist_cnn.data.read_image")
     assert not resolves("mnist_cnn.predict")
-    assert not resolves("mnist_cnn.serving.predict.no_such_function")
+    assert not resolves("mnist_cnn.data.images.no_such_function")
 
 
 @pytest.mark.parametrize("name", sorted(texts()))

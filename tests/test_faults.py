@@ -32,12 +32,12 @@ def die(*args, **kwargs):
 
 stage, argv = sys.argv[1], sys.argv[2:]
 from mnist_cnn import pipeline
-from mnist_cnn.evaluation import plots
+from mnist_cnn.serving import run_files
 from mnist_cnn.io import switch
 if stage == "calibrate":
     pipeline.calibrate_model = die
 elif stage == "figures":
-    plots.save_figure = die
+    run_files.save_figure = die
 elif stage == "switch":
     real_replace, renames = os.replace, []
     def replace(source, target):

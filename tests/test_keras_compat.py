@@ -19,7 +19,7 @@ from mnist_cnn.keras_compat import (
     weight_average_pairs,
 )
 from mnist_cnn.serving.model_io import save_model
-from mnist_cnn.training.loop import AtomicModelCheckpoint
+from mnist_cnn.training.callbacks import AtomicModelCheckpoint
 from mnist_cnn.training.run_state import best_epoch
 
 NEWER_THAN_KERAS_3_8 = ("renorm", "input_axes", "output_axes", "quantization_config")

@@ -129,6 +129,25 @@ def test_colab_path_clones_installs_and_is_safe_to_run_twice(tmp_path):
     assert (clone / "models" / "metrics.json").exists()  # relative paths resolve inside the clone
 
 
+def test_papermills_traces_are_folded_into_the_parameters_cell():
+    script = ROOT / "notebooks" / "strip_papermill.py"
+    spec = importlib.util.spec_from_file_location("strip_papermill", script)
+    strip_papermill = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(strip_papermill)
+    notebook = {"metadata": {"papermill": {"parameters": {"profile": "quick"}}, "kernelspec": {}}, "cells": [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"], "papermill": {"duration": 0.1}},
+         "source": ['profile = "full"  # smoke | quick | full\n', "epochs = None\n", "seed = 42"]},
+        {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]},
+         "source": ["# Parameters\n", 'profile = "quick"\n', "seed = 7\n"]},
+        {"cell_type": "code", "metadata": {"papermill": {"status": "completed"}}, "source": ["print(1)"]}]}
+    stripped = strip_papermill.strip(notebook)
+    assert len(stripped["cells"]) == 2 and "papermill" not in json.dumps(stripped)
+    folded = "".join(stripped["cells"][0]["source"])
+    assert folded == 'profile = "quick"  # smoke | quick | full\nepochs = None\nseed = 7'
+    with pytest.raises(ValueError, match="no line for the injected 'members'"):
+        strip_papermill.fold_into_parameters("profile = 1", {"members": "2"})
+
+
 def test_committed_notebook_shows_no_noise_and_no_errors():
     assert noise_in(json.loads(NOTEBOOK.read_text())) == []
 

@@ -3,7 +3,7 @@
 Three digits are drawn here with lines and arcs, as a person might with a thick pen: they come from
 no dataset. Two are MNIST test images printed large and photographed, in effect: dark on a light,
 slightly uneven page, off-centre, one saved as JPEG. None of them is 28x28 or centred, so each needs
-the MNIST-style preparation that `mnist_cnn.serving.predict.prepare_image` does.
+the MNIST-style preparation that `mnist_cnn.data.images.prepare_image` does.
 """
 
 from pathlib import Path

@@ -124,6 +124,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn.data.csv_files import load_csv
     from mnist_cnn.data.dataset import check_labels
     from mnist_cnn.evaluation import metrics as ev
+    from mnist_cnn.serving.run_files import json_safe
 
     # the CSV first: a bad or oversized file is refused in a second, before TensorFlow starts
     images, labels = load_csv(args.csv, limits=args.limits)
@@ -134,14 +135,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     check_labels(args.csv, labels, len(class_names))
     evaluation = ev.evaluate(model, images, labels, class_names)
     if args.json:
-        print(json.dumps(ev.json_safe(evaluation.metrics), indent=2))
+        print(json.dumps(json_safe(evaluation.metrics), indent=2))
         return
     print(ev.summary_line(evaluation.metrics))
     print(evaluation.report_table().round(4).astype({"support": int}).to_string())
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from mnist_cnn.serving.predict import load_images, predict_digits, write_submission
+    from mnist_cnn.data.images import load_images
+    from mnist_cnn.serving.predict import predict_digits
+    from mnist_cnn.serving.submission import write_submission
 
     csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
     if csvs and len(args.inputs) > 1:

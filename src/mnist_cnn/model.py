@@ -17,13 +17,13 @@ Digits are never flipped, and the border a warp uncovers is filled black, as MNI
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 from keras import layers, ops
 
 from mnist_cnn.config import Config
 from mnist_cnn.constants import IMAGE_SIDE
-from mnist_cnn.training.fused_norm import FusedBatchNormalization
 
 LOGITS = "logits"  # the layer whose output calibration divides by the temperature
 PROBABILITIES = "probabilities"
@@ -122,31 +122,25 @@ def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
 
 
 def build_classifier(
-    config: Config, for_training: bool = False, synchronized: bool = False
+    config: Config, norm: Callable[..., layers.Layer] = layers.BatchNormalization
 ) -> keras.Model:
     """The uncompiled CNN for (28, 28, 1) float inputs in [0, 1]: logits, then a float32 softmax.
 
-    `for_training` gives the "fast" network's convolution blocks `FusedBatchNormalization`, which
-    trains faster and holds the same weights; the default, plain Keras layers, is what is saved.
-    `synchronized` (for several replicas) gives every batch-norm layer the statistics of the whole
-    global batch (Keras' `synchronized=True`) instead; the weights are again the same.
+    `norm` makes its batch-norm layers: Keras' own by default, which is what is saved. Training may
+    pass another with the same variables and arithmetic (`training.fused_norm.training_norm`: a
+    fused kernel on one device, statistics over the whole batch on several); the weights are the same.
     """
-    if synchronized:
-        def norm(**kwargs):
-            return layers.BatchNormalization(synchronized=True, **kwargs)
-    else:
-        norm = FusedBatchNormalization if for_training else layers.BatchNormalization
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
     if config.architecture == "original":
         for filters in config.conv_filters:
             x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
-            x = (norm if synchronized else layers.BatchNormalization)()(x)
+            x = norm()(x)
             x = layers.MaxPooling2D()(x)
             x = layers.Dropout(config.dropout)(x)
         x = layers.Flatten()(x)
         x = layers.Dense(config.dense_units, activation="relu")(x)
-        x = (norm if synchronized else layers.BatchNormalization)()(x)
+        x = norm()(x)
         x = layers.Dropout(0.5)(x)
     else:
         for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
@@ -163,8 +157,7 @@ def build_classifier(
         x = layers.Flatten()(x)
         if config.dense_units:
             x = layers.Dropout(config.dropout)(x)
-            x = _unit(layers.Dense, config.dense_units, config,
-                      norm=norm if synchronized else layers.BatchNormalization)(x)
+            x = _unit(layers.Dense, config.dense_units, config, norm=norm)(x)
         x = layers.Dropout(config.dropout)(x)
     logits = layers.Dense(config.num_classes, name=LOGITS)(x)
     # float32 even under a mixed-precision policy: probabilities must sum to 1 to float32 precision
@@ -172,15 +165,16 @@ def build_classifier(
     return keras.Model(inputs, outputs, name=f"mnist_cnn_{config.architecture}")
 
 
-def build_model(config: Config, fused_norm: bool = True, synchronized: bool = False) -> keras.Model:
+def build_model(
+    config: Config, norm: Callable[..., layers.Layer] = layers.BatchNormalization
+) -> keras.Model:
     """The training model: the augmentation (if any) in front of the classifier, which it holds by name.
 
-    `classifier_of(model)` gives back the classifier. Its convolution blocks train with fused batch
-    normalization (`fused_norm=False`: Keras' own, for comparison), or with `synchronized` (several
-    replicas) Keras' own over the whole global batch; `train` copies its weights into a plain
-    `build_classifier`, the part that is saved.
+    `classifier_of(model)` gives back the classifier, whose batch-norm layers `norm` makes (see
+    `build_classifier`); `train` copies its weights into a plain `build_classifier`, the part that is
+    saved.
     """
-    classifier = build_classifier(config, for_training=fused_norm, synchronized=synchronized)
+    classifier = build_classifier(config, norm)
     if not config.augment:
         return classifier
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
@@ -199,11 +193,13 @@ def _unit(layer_type, units: int, config: Config, pool: bool = False,
           norm=layers.BatchNormalization, **kwargs):
     """layer -> [2x2 max-pool] -> BatchNorm -> ReLU; without batch norm, layer with bias and ReLU.
 
-    Pooling goes before the normalisation, not after: max-pooling commutes with ReLU and with a
-    per-channel scale, and BatchNorm over a quarter of the activations costs a quarter as much.
-    `norm` is the normalisation layer: Keras' BatchNormalization is not a fused kernel, and on a CPU
-    it costs twice the convolution it follows on the full-size maps, so training passes
-    FusedBatchNormalization (bench/layer_probe.py has the measurements).
+    Pooling goes before the normalisation, not after: BatchNorm over a quarter of the activations costs
+    a quarter as much. The two orders are the same network only where the normalisation's per-channel
+    scale is positive (max-pooling commutes with ReLU and with any increasing map, not with a
+    negative scale); this order is simply the one trained, and the saved model keeps it. `norm` is
+    the normalisation layer: Keras' BatchNormalization is not a fused kernel, and on a CPU it costs
+    twice the convolution it follows on the full-size maps, so training passes a fused one
+    (`training.fused_norm`; bench/layer_probe.py has the measurements).
     """
 
     def apply(x):

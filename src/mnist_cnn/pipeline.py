@@ -26,6 +26,7 @@ from mnist_cnn.io.files import remove_stale_temporaries
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 from mnist_cnn.io.locks import directory_lock
 from mnist_cnn.io.switch import finish_switch_over, switch_over
+from mnist_cnn.serving import run_files
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
 from mnist_cnn.training.ensemble import member_config, member_run_dirs, train_ensemble
@@ -181,7 +182,7 @@ def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
     folder and the run directory are held against other runs meanwhile.
     """
     config, figures = run.config, figures or {}
-    figure_paths = [plots.figure_path(config.figures_dir, name) for name in figures]
+    figure_paths = [run_files.figure_path(config.figures_dir, name) for name in figures]
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
         finish_switch_over(config.models_dir)  # a killed run's committed set first, then its debris
         for target in (config.keras_path, config.h5_path, config.history_path, config.metrics_path,
@@ -190,9 +191,9 @@ def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
         with switch_over(config.models_dir):
             paths = save_model(run.model, config)
             save_history(run.result.history, config.history_path)
-            ev.write_metrics(config.metrics_path, run.metrics, **record(run))
+            run_files.write_metrics(config.metrics_path, run.metrics, **record(run))
             for name, figure in figures.items():
-                plots.save_figure(figure, config.figures_dir, name)
+                run_files.save_figure(figure, config.figures_dir, name)
         run.written += [*paths.values(), config.history_path, config.metrics_path, *figure_paths]
         for run_dir in [Path(config.run_dir), *(member_run_dirs(config) if config.members > 1 else [])]:
             clear_resume_point(run_dir)

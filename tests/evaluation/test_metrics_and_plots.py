@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from mnist_cnn.evaluation import metrics as ev
 from mnist_cnn.evaluation import plots
+from mnist_cnn.serving import run_files
 from mnist_cnn.serving.predict import Prediction
 
 # Four images, three classes. Predictions: 0 (right), 1 (right), 1 (wrong, true 2), 2 (right).
@@ -78,7 +79,7 @@ def test_expected_calibration_error_by_hand():
 
 def test_write_metrics_is_json_with_nan_as_null(tmp_path):
     path = tmp_path / "models" / "metrics.json"
-    ev.write_metrics(path, {"roc_auc_macro": float("nan"), "a": np.float32(0.5)}, seed=3)
+    run_files.write_metrics(path, {"roc_auc_macro": float("nan"), "a": np.float32(0.5)}, seed=3)
     assert json.loads(path.read_text()) == {"roc_auc_macro": None, "a": 0.5, "seed": 3}
     assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
 
@@ -178,5 +179,5 @@ def test_mistakes_gallery_orders_by_confidence(synthetic):
 
 def test_save_figure_writes_a_png(tmp_path, synthetic):
     fig = all_figures(synthetic)["per_class_accuracy"]
-    path = plots.save_figure(fig, tmp_path / "figures", "per_class_accuracy")
+    path = run_files.save_figure(fig, tmp_path / "figures", "per_class_accuracy")
     assert path.read_bytes()[:4] == b"\x89PNG"

@@ -30,6 +30,7 @@ from PIL import Image
 from mnist_cnn.data import csv_files
 from mnist_cnn.data.csv_cache import cache_path
 from mnist_cnn.data.csv_files import load_csv
+from mnist_cnn.data.images import prepare_image, read_image
 from mnist_cnn.io.errors import (
     CSVFormatError,
     ImageReadError,
@@ -40,7 +41,7 @@ from mnist_cnn.io.errors import (
 from mnist_cnn.io.files import atomic_write
 from mnist_cnn.io.limits import DEFAULT_LIMITS, GiB, KiB, Limits, MiB, parse_quantity
 from mnist_cnn.io.model_files import check_model_archive
-from mnist_cnn.serving.predict import prepare_image, read_image, write_submission
+from mnist_cnn.serving.submission import write_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 # TensorFlow starts under 3 GiB of address space (measured: it aborts under 2 GiB), and the command

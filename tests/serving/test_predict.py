@@ -8,17 +8,17 @@ from PIL import Image
 
 from mnist_cnn.data.csv_files import load_csv
 from mnist_cnn.data.dataset import to_model_input
-from mnist_cnn.serving.model_io import ModelFileError, load_model
-from mnist_cnn.serving.predict import (
+from mnist_cnn.data.images import (
     DIGIT_BOX,
     ImageReadError,
     load_images,
-    predict_digits,
     prepare_image,
     read_image,
     stroke_width,
-    write_submission,
 )
+from mnist_cnn.serving.model_io import ModelFileError, load_model
+from mnist_cnn.serving.predict import predict_digits
+from mnist_cnn.serving.submission import write_submission
 from tests.conftest import ROOT
 
 
@@ -180,7 +180,7 @@ def test_stroke_width_measures_lines_and_a_thick_pen_is_left_alone(monkeypatch):
     bold = np.zeros((280, 280), dtype=np.float32)
     bold[40:240, 120:160] = 1.0  # a 40 px bar: scaled by 0.1 it is still 4 px wide
     prepared = prepare_image(bold)
-    monkeypatch.setattr("mnist_cnn.serving.predict.MIN_STROKE", 0.0)  # widening off
+    monkeypatch.setattr("mnist_cnn.data.images.MIN_STROKE", 0.0)  # widening off
     np.testing.assert_array_equal(prepared, prepare_image(bold))
 
 

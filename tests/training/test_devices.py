@@ -111,6 +111,11 @@ GPU_START_UP = (
     "service.cc:148] XLA service 0x7f4f1c006a40 initialized for platform CUDA (this does not guarantee "
     "that XLA will be used). Devices:",
     "service.cc:156]   StreamExecutor device (0): Tesla T4, Compute Capability 7.5",
+    # and on a CPU, where XLA is asked for (TensorFlow 2.21)
+    "service.cc:161]   StreamExecutor [0]: Host, Default Version (Driver: 0.0.0; Runtime: 0.0.0; "
+    "Toolkit: 0.0.0; DNN: 0.0.0)",
+    "dump_mlir_util.cc:269] disabling MLIR crash reproducer, set env var "
+    "`MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.",
     "device_compiler.h:188] Compiled cluster using XLA!  This line is logged at most once for the "
     "lifetime of the process.",
 )

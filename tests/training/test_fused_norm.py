@@ -10,8 +10,7 @@ from keras import layers
 
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import to_model_input
-from mnist_cnn.model import build_model
-from mnist_cnn.training.fused_norm import FusedBatchNormalization
+from mnist_cnn.training.fused_norm import FusedBatchNormalization, build_training_model
 from mnist_cnn.training.loop import train
 
 
@@ -91,7 +90,7 @@ def test_under_mixed_precision_it_computes_in_the_policy_and_keeps_float32_weigh
 @pytest.mark.slow
 def test_only_the_training_model_uses_it_and_the_trained_classifier_is_plain_keras(tmp_path, smoke_dataset):
     config = Config.from_profile("smoke", run_dir=tmp_path / "run")
-    training_model = build_model(config)
+    training_model = build_training_model(config)
     assert any(isinstance(layer, FusedBatchNormalization) for layer in _all_layers(training_model))
     result = train(config, smoke_dataset)
     assert not any(isinstance(layer, FusedBatchNormalization) for layer in _all_layers(result.model))

@@ -15,9 +15,11 @@ import pytest
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import load_dataset, to_model_input
 from mnist_cnn.keras_compat import weight_average_pairs
-from mnist_cnn.model import build_model, classifier_of
+from mnist_cnn.model import classifier_of
 from mnist_cnn.serving.model_io import load_model, save_history, save_model
-from mnist_cnn.training.loop import SMOOTHED_LOSS, history_row, train
+from mnist_cnn.training.callbacks import SMOOTHED_LOSS, history_row
+from mnist_cnn.training.fused_norm import build_training_model
+from mnist_cnn.training.loop import train
 from mnist_cnn.training.run_state import ResumeMismatchError
 from mnist_cnn.training.schedules import OneCycle
 from tests.conftest import ROOT
@@ -139,7 +141,7 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
 def test_the_training_pipeline_does_not_autotune():
     """tf.data's autotuning threads took the cores from the training step (the slow mode)."""
     from mnist_cnn.training.devices import make_strategy
-    from mnist_cnn.training.loop import make_datasets
+    from mnist_cnn.training.input_pipeline import make_datasets
 
     config = Config.from_profile("smoke", data_dir=ROOT / "data")
     dataset = load_dataset(config)
@@ -275,7 +277,7 @@ def test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resum
     with pytest.raises(_InterruptError):
         train(config, smoke_dataset, report=cut_off_after_epoch_2)
     state = json.loads((config.run_dir / "state.json").read_text())
-    model = build_model(config)
+    model = build_training_model(config)  # the layers the resume point was saved from
     compile_model(model, config, steps_per_epoch=10)
     run_state.load_resume_point(model, config.run_dir, state)
     classifier = classifier_of(model)
@@ -308,7 +310,7 @@ def test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resum
 def test_a_stale_partial_checkpoint_never_replaces_the_good_one(tmp_path):
     """A 0-byte `.partial-best.weights.h5` (a full disk, a kill) once became best.weights.h5 in an epoch
     that saved nothing, and every later run failed to open it."""
-    from mnist_cnn.training.loop import AtomicModelCheckpoint
+    from mnist_cnn.training.callbacks import AtomicModelCheckpoint
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     best = tmp_path / "best.weights.h5"

@@ -100,6 +100,19 @@ def test_killed_after_an_epoch_the_same_command_resumes_and_saves(tmp_path, case
     assert all((tmp_path / "models" / name).is_file() for name in ("mnist_cnn.keras", "mnist_cnn.h5"))
 
 
+def test_a_run_killed_on_one_device_resumes_on_two(tmp_path):
+    """The resume point's paths follow the batch-norm layer's class, which stays the same whatever the
+    replicas (fused, synchronized on several): a one-GPU run goes on on two."""
+    settings = ["precision=float32", "ema_momentum=0.9"]
+    killed = _train(tmp_path, settings, "auto", False, kill_after=1)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    resumed = _train(tmp_path, settings, "mirrored", True, kill_after=0)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "1 of 2 epochs already done" in resumed.stdout and "2 replicas" in resumed.stdout
+    metrics = json.loads((tmp_path / "models" / "metrics.json").read_text())
+    assert metrics["placement"]["replicas"] == 2 and metrics["epochs_run"] == 2
+
+
 def test_two_replicas_train_what_one_trains(tmp_path):
     """The profile's batch is the global batch: two replicas take the same steps per epoch and the same
     learning rates as one, and reach the same accuracy within a stated tolerance (dropout and the warp
@@ -137,12 +150,16 @@ def test_synchronized_batch_norm_for_several_replicas_holds_the_same_weights():
     import keras
 
     from mnist_cnn.model import build_model, classifier_of
+    from mnist_cnn.training.fused_norm import build_training_model
 
     for profile in ("smoke", "original"):
         config = Config.from_profile(profile)
-        synced = classifier_of(build_model(config, synchronized=True))
+        synced = classifier_of(build_training_model(config, replicas=2))
         norms = [layer for layer in synced.layers if isinstance(layer, keras.layers.BatchNormalization)]
         assert norms and all(layer.synchronized for layer in norms)
+        # the same classes as on one replica: the resume point's paths do not change
+        single = classifier_of(build_training_model(config, replicas=1))
+        assert [type(layer) for layer in synced.layers] == [type(layer) for layer in single.layers]
         plain = classifier_of(build_model(config))
         assert [w.shape for w in synced.get_weights()] == [w.shape for w in plain.get_weights()]
 
@@ -190,11 +207,11 @@ def test_a_run_begun_on_a_t4_and_resumed_on_a_cpu_is_refused_naming_both(tmp_pat
 
 def _resumed_state(config, strategy, state):
     """Every variable of the model and its optimizer after loading `state` under `strategy`."""
-    from mnist_cnn.model import build_model
     from mnist_cnn.training import run_state
+    from mnist_cnn.training.fused_norm import build_training_model
 
     with strategy.scope():
-        model = build_model(config)
+        model = build_training_model(config)
         loop.compile_model(model, config, steps_per_epoch=25)
         run_state.load_resume_point(model, config.run_dir, state)
     # in creation order: layer names differ between two builds in one process

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn.data.csv_cache import cache_path, read_cache, write_cache
-from mnist_cnn.data.csv_format import header_has_label, parse_csv_bytes
+from mnist_cnn.data.csv_format import parse_csv_bytes
+from mnist_cnn.data.csv_layout import header_has_label
 from mnist_cnn.io.errors import CSVFormatError, InputFileError
 from mnist_cnn.io.files import read_checksums, read_regular_file
 from mnist_cnn.io.inflate import TooLargeError, check_zip_directory, gunzip, read_zip_member

@@ -4,7 +4,8 @@
 common MNIST CSV layout (Kaggle "MNIST in CSV", Kaggle "Digit Recognizer" train and test, headerless
 mirrors) and rejecting bad input with one exception type, `CSVFormatError`, whose message names the
 file, the 1-based line, the column and the reason. Nothing partial is ever returned. Reading files
-(containers, caps, checksums, cache) is `mnist_cnn.data.csv_files.load_csv`'s job.
+(containers, caps, checksums, cache) is `mnist_cnn.data.csv_files.load_csv`'s job; what the first
+line says (header or not, label or not) is `csv_layout`'s.
 
 Parsing takes a fast path first: a small C scanner (`_fastcsv`, built at install time) or, where it
 could not be built, one vectorised `np.fromstring` call with an end-of-row marker that makes a row with
@@ -17,12 +18,11 @@ why the rest is wrong. Memory stays proportional to the text: the row count is c
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_cnn.constants import IMAGE_SIDE, NUM_CLASSES, NUM_PIXELS
+from mnist_cnn.constants import IMAGE_SIDE, NUM_CLASSES
+from mnist_cnn.data.csv_layout import Layout, normalise, read_layout
 from mnist_cnn.io.errors import CSVFormatError
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 
@@ -35,26 +35,6 @@ _ROW_END = b",-1,"  # marker that replaces each newline; no valid cell can be ne
 _DIGITS_AND_SEPARATORS = b"0123456789,\n"
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """What the first line said about the file."""
-
-    has_label: bool
-    column_names: tuple[str, ...] | None  # None when the file has no header row
-
-    @property
-    def num_fields(self) -> int:
-        return NUM_PIXELS + int(self.has_label)
-
-    def column_title(self, index: int) -> str:
-        """How a 0-based column is described in an error."""
-        if self.column_names is not None:
-            return repr(self.column_names[index])
-        if self.has_label and index == 0:
-            return "label"
-        return f"pixel {index - int(self.has_label)}"
-
-
 def parse_csv_bytes(
     text: bytes | bytearray, path: str | os.PathLike = "<bytes>", *, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -64,9 +44,9 @@ def parse_csv_bytes(
         CSVFormatError: not a CSV, or a bad header, row or cell.
         LimitError: more rows than `limits.csv_rows`.
     """
-    text, first_end = _normalise(text, path)
+    text, first_end = normalise(text, path)
     first_line = text if first_end < 0 else text[:first_end]
-    layout = _read_layout(first_line, path)
+    layout = read_layout(first_line, path)
     if layout.column_names is not None:
         body_start, first_body_line = (len(text) if first_end < 0 else first_end + 1), 2
     else:
@@ -93,116 +73,7 @@ def parse_csv_bytes(
     return images, labels
 
 
-def header_has_label(head: bytes | bytearray, path: str | os.PathLike = "<bytes>") -> bool | None:
-    """Whether a CSV whose text starts with `head` has a label column; None when `head` holds no
-    whole first line.
-
-    Raises:
-        CSVFormatError: the first line is no MNIST CSV header or row.
-    """
-    text, first_end = _normalise(head, path)
-    return None if first_end < 0 else _read_layout(text[:first_end], path).has_label
-
-
-def _normalise(text: bytes | bytearray, path: str | os.PathLike) -> tuple[bytes | bytearray, int]:
-    """The text without a byte-order mark or carriage returns, and where its first line ends."""
-    _reject_non_text(text, path)
-    if text.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as Excel writes
-        text = text[3:]
-    if b"\r" in text:
-        text = text.replace(b"\r\n", b"\n")
-    if re.search(rb"\S", text) is None:
-        raise CSVFormatError(path, "file is empty")
-    return text, text.find(b"\n")
-
-
-_MAGIC = {
-    b"\x89PNG": "a PNG image",
-    b"\xff\xd8\xff": "a JPEG image",
-    b"GIF8": "a GIF image",
-    b"BM": "a BMP image",
-    b"%PDF": "a PDF document",
-    b"\x93NUMPY": "a NumPy .npy file",
-    b"\x89HDF": "an HDF5 file",
-}
-
-
-def _reject_non_text(text: bytes, path: str | os.PathLike) -> None:
-    head = text[:4096]
-    for magic, what in _MAGIC.items():
-        if head.startswith(magic):
-            raise CSVFormatError(path, f"is {what}, not a text CSV")
-    stripped = head.lstrip().lower()
-    if stripped.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
-        raise CSVFormatError(
-            path, "is an HTML/XML page, not a CSV (a download that returned a web page?)"
-        )
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 4 and b"\x00" not in head[0::2]
-                                                        and head[1::2].count(0) > len(head) // 4):
-        raise CSVFormatError(
-            path, "is UTF-16 text, not UTF-8: save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: "
-            "pd.read_csv(path, encoding='utf-16').to_csv(new_path, index=False))",
-        )
-    if b"\x00" in head:
-        raise CSVFormatError(path, "is binary data, not a text CSV")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # a multi-byte character cut by the 4096-byte window is not binary data
-        if err.start < len(head) - 4:
-            raise CSVFormatError(path, "is binary data, not a text CSV") from None
-
-
-def _layout_hint(first_line: bytes, names: tuple[str, ...]) -> str | None:
-    """What a header of the wrong width probably is, and how to convert it; None if nothing fits."""
-    for separator, name in ((b";", "semicolons"), (b"\t", "tabs")):
-        if first_line.count(separator) >= NUM_PIXELS - 1:
-            sep = separator.decode().replace("\t", "\\t")
-            return (f"the fields are separated by {name}, not commas: convert it with "
-                    f"pd.read_csv(path, sep='{sep}').to_csv(new_path, index=False)")
-    first = names[0].lower()
-    if len(names) in (NUM_PIXELS + 1, NUM_PIXELS + 2) and (first == "" or first.startswith("unnamed")):
-        return ("the first column is a pandas index (saved without index=False): drop it with "
-                "pd.read_csv(path, index_col=0).to_csv(new_path, index=False)")
-    return None
-
-
-def _read_layout(first_line: bytes, path: str | os.PathLike) -> _Layout:
-    fields = first_line.split(b",")
-    if first_line.translate(None, b"0123456789,") == b"":
-        # all numeric: no header row; the field count says whether a label leads
-        if len(fields) in (NUM_PIXELS, NUM_PIXELS + 1):
-            return _Layout(has_label=len(fields) == NUM_PIXELS + 1, column_names=None)
-        raise CSVFormatError(
-            path,
-            f"has {len(fields)} fields; expected {NUM_PIXELS + 1} (label + {NUM_PIXELS} pixels) "
-            f"or {NUM_PIXELS} (pixels only)",
-            line=1,
-        )
-    try:
-        names = tuple(f.decode("utf-8").strip().strip('"').strip() for f in fields)
-    except UnicodeDecodeError:
-        raise CSVFormatError(path, "header is not UTF-8 text", line=1) from None
-    has_label = names[0].lower() == "label"
-    expected = NUM_PIXELS + int(has_label)
-    if len(names) != expected:
-        hint = _layout_hint(first_line, names)
-        if hint:
-            raise CSVFormatError(path, f"header has {len(names)} columns; {hint}", line=1)
-        what = (
-            f"a 'label' column and {NUM_PIXELS} pixel columns"
-            if has_label
-            else (f"{NUM_PIXELS} pixel columns (or 'label' first and {NUM_PIXELS} pixels)")
-        )
-        raise CSVFormatError(
-            path, f"header has {len(names)} columns; expected {expected}: {what}", line=1
-        )
-    if "label" in (n.lower() for n in names[1:]):
-        raise CSVFormatError(path, "header has a 'label' column that is not the first", line=1)
-    return _Layout(has_label=has_label, column_names=names)
-
-
-def _parse_body_fast(body: memoryview, layout: _Layout) -> np.ndarray | None:
+def _parse_body_fast(body: memoryview, layout: Layout) -> np.ndarray | None:
     """All rows as an (N, fields) integer array, or None when the body needs the careful parser."""
     if _fastcsv is not None:
         return _parse_body_c(body, layout.num_fields)
@@ -247,7 +118,7 @@ def _parse_body_numpy(body: bytes, num_fields: int) -> np.ndarray | None:
 
 
 def _check_ranges(
-    values: np.ndarray, layout: _Layout, path: str | os.PathLike, first_body_line: int
+    values: np.ndarray, layout: Layout, path: str | os.PathLike, first_body_line: int
 ) -> None:
     """Raise for the first label outside 0-9 or pixel outside 0-255, in file order."""
     label_max = NUM_CLASSES - 1
@@ -266,7 +137,7 @@ def _check_ranges(
     )
 
 
-def _range_reason(layout: _Layout, col: int, text: str) -> str:
+def _range_reason(layout: Layout, col: int, text: str) -> str:
     if layout.has_label and col == 0:
         return f"label {text} is outside 0-9"
     return f"pixel value {text} in column {layout.column_title(col)} is outside 0-255"
@@ -276,7 +147,7 @@ def _parse_body_slow(
     text: bytes | bytearray,
     span: tuple[int, int],
     rows: int,
-    layout: _Layout,
+    layout: Layout,
     path: str | os.PathLike,
     first_body_line: int,
 ) -> np.ndarray:
@@ -308,7 +179,7 @@ def _parse_body_slow(
     return values
 
 
-def _cell_problem(cell: bytes, layout: _Layout, col: int) -> str | None:
+def _cell_problem(cell: bytes, layout: Layout, col: int) -> str | None:
     """Why one cell is unusable, or None when it is fine."""
     title = layout.column_title(col)
     text = cell.decode("utf-8", errors="replace").strip()

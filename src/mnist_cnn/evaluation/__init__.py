@@ -7,9 +7,9 @@ _EXPORTS = {
     "Evaluation": "metrics", "compute_metrics": "metrics", "predict_probabilities": "metrics",
     "expected_calibration_error": "metrics", "reliability_table": "metrics",
     "per_class_accuracy": "metrics", "roc_auc_per_class": "metrics", "most_confused_pairs": "metrics",
-    "summary_line": "metrics", "write_metrics": "metrics",
+    "summary_line": "metrics",
     "Calibration": "calibration", "calibrate": "calibration", "with_temperature": "calibration",
-    "report_figures": "plots", "own_images": "plots", "save_figure": "plots",
+    "report_figures": "plots", "own_images": "plots",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,21 +1,18 @@
 """Predictions and metrics, apart from any plotting: accuracy, report, confusion, ROC AUC, calibration.
 
 `evaluate(model, images, labels, class_names)` returns an `Evaluation` with the probabilities and a
-JSON-ready metrics dict; `write_metrics` stores it atomically as models/metrics.json.
+JSON-ready metrics dict; `serving.run_files.write_metrics` stores it as models/metrics.json.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mnist_cnn.data.dataset import to_model_input
 from mnist_cnn.evaluation.label_errors import disputed_mask, label_error_record
-from mnist_cnn.io.files import atomic_write
 
 # images converted to float at a time: 4,096 take 13 MB as model input, where 60,000 would take 188 MB
 PREDICT_CHUNK = 4096
@@ -219,26 +216,3 @@ def summary_line(metrics: dict[str, Any]) -> str:
         line += (f"; no test image of class {', '.join(absent)}: macro F1 and ROC AUC are over the "
                  f"{present} classes present")
     return line
-
-
-def write_metrics(path: str | Path, metrics: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """Write metrics plus run context (settings, versions, checksums, timing) as JSON, atomically."""
-    payload = {**metrics, **context}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(json_safe(payload), indent=2, sort_keys=False)
-    atomic_write(path, lambda handle: handle.write(text + "\n"), mode="w")
-    return payload
-
-
-def json_safe(value):
-    """NaN is not JSON: store it as null."""
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    return value

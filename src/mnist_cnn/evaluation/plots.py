@@ -1,8 +1,9 @@
 """Figures: each function takes arrays and returns a matplotlib Figure.
 
-Nothing here shows or saves a figure: the caller displays it (inline in the notebook) and may save it
-with `save_figure`. Figures are built as `matplotlib.figure.Figure` objects, not through pyplot, so
-they touch no global state, never pop up or display twice, and work headless with any backend.
+Nothing here shows or saves a figure: the caller displays it (inline in the notebook) and may save
+it with `serving.run_files.save_figure`. Figures are built as `matplotlib.figure.Figure` objects, not
+through pyplot, so they touch no global state, never pop up or display twice, and work headless with
+any backend.
 """
 
 from __future__ import annotations
@@ -217,21 +218,6 @@ def per_class_accuracy(accuracies, class_names) -> Figure:
            title="Per-class accuracy (recall) on the test set")
     ax.grid(axis="y", alpha=0.3)
     return fig
-
-
-def figure_path(directory: str | Path, name: str) -> Path:
-    """Where the figure `name` is saved: <directory>/<name>.png."""
-    return Path(directory) / f"{name}.png"
-
-
-def save_figure(fig: Figure, directory: str | Path, name: str, dpi: int = 110) -> Path:
-    """Save `fig` as <directory>/<name>.png (written beside, then renamed) and return the path."""
-    from mnist_cnn.io.files import atomic_write
-
-    target = figure_path(directory, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
-    return target
 
 
 def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: int = 0) -> dict[str, Figure]:

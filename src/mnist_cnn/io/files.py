@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from mnist_cnn.io.errors import DiskFullError, InputFileError, OutputPermissionError
+from mnist_cnn.io.held_renames import held_back
 from mnist_cnn.io.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, GiB, Limits, MiB, format_quantity
-from mnist_cnn.io.switch import held_back
 
 CHUNK = 4 * MiB  # what is hashed at a time
 

@@ -57,7 +57,9 @@ KNOWN_NOISE = (
     r"file to read NUMA node)",
     r"gpu_device\.cc:\d+\] Created device /job:localhost/replica:0/task:0/device:GPU:\d+ with \d+ MB memory",
     r"cuda_dnn\.cc:\d+\] Loaded cuDNN version \d+",
-    r"service\.cc:\d+\] (XLA service 0x[0-9a-f]+ initialized for platform|  StreamExecutor device \(\d+\): )",
+    r"service\.cc:\d+\] (XLA service 0x[0-9a-f]+ initialized for platform"
+    r"|  StreamExecutor (device \(\d+\)|\[\d+\]): )",
+    r"dump_mlir_util\.cc:\d+\] disabling MLIR crash reproducer",
     r"device_compiler\.h:\d+\] Compiled cluster using XLA!",
 )
 

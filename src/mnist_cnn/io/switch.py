@@ -24,29 +24,17 @@ beside its own target, so a hostile journal can at most rename such a file onto 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from mnist_cnn.io.errors import InputFileError
+from mnist_cnn.io.files import atomic_write, read_regular_file
+from mnist_cnn.io.held_renames import PENDING
 
 JOURNAL_NAME = ".mnist-cnn-switch.json"
 JOURNAL_MAX_BYTES = 1 << 20  # a real one lists a dozen files
-_pending: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar(
-    "mnist_cnn_switch", default=None
-)
-
-
-def held_back(temp: Path, target: Path) -> bool:
-    """Called by `atomic_path` once `temp` is complete: True when a switch-over is open and will
-    rename it (the caller must not), False when the caller renames it now."""
-    pending = _pending.get()
-    if pending is None:
-        return False
-    pending.append((Path(temp), Path(target)))
-    return True
 
 
 @contextlib.contextmanager
@@ -56,19 +44,17 @@ def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
     The caller holds `journal_dir`'s lock (`io.locks.directory_lock`). Not re-entrant: an inner
     block's files join the outer set.
     """
-    if _pending.get() is not None:
+    if PENDING.get() is not None:
         yield
         return
     pending: list[tuple[Path, Path]] = []
     journal = Path(journal_dir) / JOURNAL_NAME
-    token = _pending.set(pending)
+    token = PENDING.set(pending)
     try:
         try:
             yield
         finally:
-            _pending.reset(token)
-        from mnist_cnn.io.files import atomic_write
-
+            PENDING.reset(token)
         entries = [{"temporary": str(temp.resolve()), "target": str(target.resolve())}
                    for temp, target in pending]
         atomic_write(journal, lambda handle: handle.write(json.dumps(entries, indent=1)), mode="w")
@@ -102,7 +88,6 @@ def _rename_all(pairs: list[tuple[Path, Path]], journal: Path) -> list[Path]:
 
 
 def _read_journal(journal: Path) -> list[tuple[Path, Path]]:
-    from mnist_cnn.io.files import read_regular_file
 
     damaged = "is not a switch-over journal this package wrote; delete it to keep the files as they are"
     data = read_regular_file(journal, JOURNAL_MAX_BYTES, "a switch-over journal")

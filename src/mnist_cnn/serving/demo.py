@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mnist_cnn.data.images import IMAGE_FORMATS, prepare_image, read_image
 from mnist_cnn.io.errors import InputFileError
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
-from mnist_cnn.serving.predict import IMAGE_FORMATS, Prediction, predict_digits, prepare_image, read_image
+from mnist_cnn.serving.predict import Prediction, predict_digits
 
 if TYPE_CHECKING:
     import gradio

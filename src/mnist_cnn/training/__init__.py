@@ -1,12 +1,17 @@
-"""Training: the loop with its callbacks (loop), the resume point (run_state), the one-cycle schedule,
-the device and precision choice, oneDNN's CPU kernels (onednn), and the fused batch-norm layer the
-model uses."""
+"""Training: the loop (loop), its callbacks (callbacks), the input pipeline (input_pipeline), progress
+within epochs (progress), the resume point (run_state), the one-cycle schedule, the device, precision
+and XLA choices (devices, xla), oneDNN's CPU kernels (onednn), and the batch-norm layer the network
+trains with (fused_norm)."""
 
 from mnist_cnn._lazy import lazy_exports
 
 _EXPORTS = {
-    "TrainResult": "loop", "EpochRecorder": "loop", "set_reproducible": "loop", "compile_model": "loop",
-    "make_datasets": "loop",
+    "TrainResult": "loop", "set_reproducible": "loop", "compile_model": "loop", "train": "loop",
+    "EpochRecorder": "callbacks", "AtomicModelCheckpoint": "callbacks", "ResumePointSaver": "callbacks",
+    "make_datasets": "input_pipeline",
+    "Progress": "progress", "ProgressCallback": "progress", "format_bar": "progress",
+    "choose_xla": "xla", "Placement": "devices", "list_gpus": "devices", "resolve_placement": "devices",
+    "build_training_model": "fused_norm", "training_norm": "fused_norm",
     "ResumeMismatchError": "run_state", "best_epoch": "run_state",
     "OneCycle": "schedules", "learning_rate": "schedules",
     "make_strategy": "devices", "device_description": "devices", "cpu_description": "devices",

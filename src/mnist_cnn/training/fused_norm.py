@@ -19,7 +19,9 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from mnist_cnn.config import Config
 from mnist_cnn.keras_compat import renormalises
+from mnist_cnn.model import build_model
 
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
@@ -62,3 +64,25 @@ class FusedBatchNormalization(layers.BatchNormalization):
             and not renormalises(self)
             and not self.synchronized
         )
+
+
+def training_norm(config: Config, replicas: int = 1):
+    """The batch-norm layer a network trains with: the fused kernel for this project's "fast" network,
+    Keras' own for the original recipe, which trains as written. On several replicas either takes the
+    statistics of the whole global batch (Keras' `synchronized=True`, which the fused layer hands to
+    Keras' own arithmetic), so no replica normalises its share alone. The class stays the same
+    whatever the replicas, and with it every weight's path in a resume point: a run goes on across
+    replica counts. Each has the saved layer's variables."""
+    layer = FusedBatchNormalization if config.architecture == "fast" else layers.BatchNormalization
+    if replicas == 1:
+        return layer
+
+    def synchronized(**kwargs) -> layers.BatchNormalization:
+        return layer(synchronized=True, **kwargs)
+
+    return synchronized
+
+
+def build_training_model(config: Config, replicas: int = 1) -> keras.Model:
+    """`model.build_model` with the batch-norm layers `training_norm` chooses."""
+    return build_model(config, norm=training_norm(config, replicas))

@@ -1,4 +1,4 @@
-"""The training loop: reproducibility, compilation, callbacks, the input pipeline, and `train`.
+"""The training loop: reproducibility, compilation, the callbacks in their order, and `train`.
 
 `train(config, dataset)` compiles and fits the training model (augmentation + classifier) and returns
 a `TrainResult` holding the classifier with the best epoch's weights. A run killed part-way and
@@ -7,7 +7,6 @@ started again with the same `config.run_dir` goes on from its last finished epoc
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,11 +17,17 @@ import keras
 import pandas as pd
 
 from mnist_cnn.config import Config
-from mnist_cnn.data.dataset import Dataset, one_hot, to_model_input
-from mnist_cnn.io.files import disk_full_error
-from mnist_cnn.keras_compat import AveragingAdam, TiesCountAsBetter
-from mnist_cnn.model import build_classifier, build_model, classifier_of
+from mnist_cnn.data.dataset import Dataset
+from mnist_cnn.keras_compat import AveragingAdam
+from mnist_cnn.model import build_classifier, classifier_of
 from mnist_cnn.training import run_state
+from mnist_cnn.training.callbacks import (
+    CROSS_ENTROPY,
+    AtomicModelCheckpoint,
+    EpochRecorder,
+    ResumePointSaver,
+    tensorboard_callbacks,
+)
 from mnist_cnn.training.devices import (
     Placement,
     choose_precision,
@@ -30,14 +35,11 @@ from mnist_cnn.training.devices import (
     make_strategy,
     resolve_placement,
 )
+from mnist_cnn.training.fused_norm import build_training_model
+from mnist_cnn.training.input_pipeline import make_datasets
 from mnist_cnn.training.progress import Progress, ProgressCallback
 from mnist_cnn.training.schedules import learning_rate
 from mnist_cnn.training.xla import choose_xla
-
-# the plain cross-entropy, tracked beside the loss that is optimised (label-smoothed in some profiles),
-# so the validation curve and the test set's log loss are the same quantity
-CROSS_ENTROPY = "cross_entropy"
-SMOOTHED_LOSS = "train_loss_label_smoothed"
 
 
 @dataclass
@@ -93,179 +95,6 @@ def _steps_per_execution(config: Config) -> int:
     if isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy):
         return 1
     return config.steps_per_execution
-
-
-class AtomicModelCheckpoint(TiesCountAsBetter, keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that writes beside the target and renames, so a kill leaves the last good file.
-
-    With save_best_only, a tie with the best so far counts as better: the later epoch is kept, as
-    `run_state.best_epoch` reports it.
-    """
-
-    def __init__(self, filepath: str | Path, **kwargs: Any) -> None:
-        self.final_path = Path(filepath)
-        # Keras insists on the ".weights.h5" ending for weights-only checkpoints
-        temp = self.final_path.with_name(f".partial-{self.final_path.name}")
-        super().__init__(str(temp), **kwargs)
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        Path(self.filepath).unlink(missing_ok=True)  # left by a killed process or a full disk
-
-    def on_epoch_end(self, epoch, logs=None):
-        # only a file this epoch wrote in full is promoted: a stale or half-written partial never
-        # replaces the good checkpoint
-        Path(self.filepath).unlink(missing_ok=True)
-        try:
-            super().on_epoch_end(epoch, logs)
-        except Exception as err:  # a full disk names the checkpoint, not Keras' temporary
-            full = disk_full_error(err, self.final_path, Path(self.filepath))
-            if full is None:
-                raise
-            raise full from None
-        if os.path.exists(self.filepath):
-            os.replace(self.filepath, self.final_path)
-
-
-def history_row(epoch: int, logs: dict[str, Any], label_smoothing: float) -> dict[str, float]:
-    """One epoch as recorded: plain cross-entropy and accuracy, training and validation.
-
-    Keras' own `loss` is the optimised loss; with label smoothing it is not a cross-entropy of the
-    labels and is kept only under a name that says so. Without smoothing it equals `cross_entropy`.
-    """
-    row = {"epoch": float(epoch)}
-    recorded = (CROSS_ENTROPY, "accuracy", f"val_{CROSS_ENTROPY}", "val_accuracy", "learning_rate", "seconds")
-    for key in recorded:
-        if key in logs:
-            row[key] = float(logs[key])
-    if label_smoothing and "loss" in logs:
-        row[SMOOTHED_LOSS] = float(logs["loss"])
-    return row
-
-
-class EpochRecorder(keras.callbacks.Callback):
-    """Adds the learning rate and the epoch's seconds to the logs and keeps the whole history.
-
-    It comes first among the callbacks, so the learning rate is the one the epoch trained with,
-    before ReduceLROnPlateau changes it.
-    """
-
-    def __init__(self, config: Config, history: list[dict[str, float]]) -> None:
-        super().__init__()
-        self.config = config
-        self.history = history
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        logs["learning_rate"] = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
-        logs["seconds"] = time.perf_counter() - self._started
-        self.history.append(history_row(epoch + 1, logs, self.config.label_smoothing))
-
-
-class ResumePointSaver(keras.callbacks.Callback):
-    """After each epoch, once the best checkpoint is written, saves the resume point, then reports.
-
-    It comes last, so a run cut off after its state names epoch N also has epoch N in its best
-    checkpoint. With a weight average, SwapEMAWeights has put the average in the model by then (and
-    the raw weights in the optimizer): the state says so, and `run_state.load_resume_point` swaps
-    them back.
-    """
-
-    def __init__(
-        self,
-        config: Config,
-        history: list[dict[str, float]],
-        run_fingerprint: dict[str, Any],
-        report: Callable[[str], None] | None,
-        placement: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.config = config
-        self.history = history
-        self.run_fingerprint = run_fingerprint
-        self.report = report
-        self.placement = placement
-
-    def on_epoch_end(self, epoch, logs=None):
-        run_state.save_resume_point(
-            self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint,
-            average_in_model=self.config.ema_momentum > 0, placement=self.placement,
-        )
-        if self.report is not None:
-            self.report(format_epoch(self.history[-1], self.config.epochs))
-
-
-def _tensorboard(run_dir: Path, report) -> list[keras.callbacks.Callback]:
-    """Keras' TensorBoard callback writing to `run_dir`/tensorboard (it needs TensorFlow's summaries)."""
-    if keras.backend.backend() != "tensorflow":
-        if report is not None:
-            report("tensorboard=true: skipped, Keras writes TensorBoard logs with TensorFlow only")
-        return []
-    log_dir = run_dir / "tensorboard"
-    if report is not None:
-        report(f"TensorBoard logs in {log_dir} (watch with: tensorboard --logdir {log_dir})")
-    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch")]
-
-
-def format_epoch(row: dict[str, float], total_epochs: int) -> str:
-    """One progress line: epoch, plain cross-entropy and accuracy, learning rate and time."""
-    parts = [f"epoch {int(row['epoch']):>3}/{total_epochs}"]
-    names = {CROSS_ENTROPY: "cross-entropy", "accuracy": "accuracy",
-             f"val_{CROSS_ENTROPY}": "val cross-entropy", "val_accuracy": "val accuracy"}
-    for key, name in names.items():
-        if key in row:
-            parts.append(f"{name} {row[key]:.4f}")
-    parts.append(f"lr {row['learning_rate']:.2e}")
-    parts.append(f"{row['seconds']:.1f}s")
-    return "  ".join(parts)
-
-
-def without_autotuning(pipeline):
-    """`pipeline` with a fixed prefetch of 2 batches and tf.data's autotuning off.
-
-    On a 2-core CPU the autotuner's background threads took cores from the training step often enough
-    to leave them idle about 3.5 s in every 12,800 images (5.1 s a pass instead of 3.6 s;
-    bench/slow_mode_probe.py has the measurements).
-    """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return pipeline.prefetch(2).with_options(options)
-
-
-def make_datasets(config: Config, dataset: Dataset, strategy):
-    """Batched tf.data pipelines for training (shuffled by the seed) and validation, not autotuned."""
-    import tensorflow as tf
-
-    train_x, val_x = to_model_input(dataset.train_x), to_model_input(dataset.val_x)
-    train_y = one_hot(dataset.train_y, config.num_classes)
-    val_y = one_hot(dataset.val_y, config.num_classes)
-    # the profile's batch is the global batch, whatever the replicas: each takes its share, so steps
-    # per epoch, the learning rate and the schedule mean on several devices what they mean on one
-    batch = config.batch_size
-    replicas = strategy.num_replicas_in_sync
-    if batch % replicas:
-        raise ValueError(f"batch_size {batch} does not split evenly over {replicas} replicas; "
-                         f"choose a multiple of {replicas}")
-    # whole batches only (when there is at least one): every step has one shape, so the step is
-    # traced and its kernels set up once, not twice; the few images left over each epoch differ from
-    # epoch to epoch, as the shuffle does
-    whole = len(train_x) >= batch
-    train = without_autotuning(
-        tf.data.Dataset.from_tensor_slices((train_x, train_y))
-        .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(batch, drop_remainder=whole)
-    )
-    val = without_autotuning(tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024))
-    steps = len(train_x) // batch if whole else 1
-    return train, val, steps
 
 
 def train(
@@ -337,9 +166,7 @@ def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
     train_data, val_data, steps = make_datasets(config, dataset, strategy)
     run_dir.mkdir(parents=True, exist_ok=True)
     with strategy.scope():
-        # several replicas: Keras' batch norm with statistics over the whole global batch (the fused
-        # kernel would normalise each replica's share alone and keep replica 0's moving statistics)
-        model = build_model(config, synchronized=setup.placement.replicas > 1)
+        model = build_training_model(config, setup.placement.replicas)
         compile_model(model, config, steps, jit_compile=setup.jit_compile)
         done, history = run_state.load_resume_point(model, run_dir, state)
     best_path = run_dir / run_state.BEST_CHECKPOINT
@@ -385,7 +212,7 @@ def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
     if setup.progress is not None:  # last: an epoch's bar ends once its line is reported
         callbacks.append(ProgressCallback(setup.progress, config.epochs, steps, history))
     if config.tensorboard:
-        callbacks += _tensorboard(run_dir, report)
+        callbacks += tensorboard_callbacks(run_dir, report)
     started = time.perf_counter()
     # a finished run (all epochs, or stopped early) whose saving failed: its weights are all it needs
     finished = bool(state and state.get("finished"))

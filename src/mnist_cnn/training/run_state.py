@@ -88,7 +88,8 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
             run_dir,
             f"holds an unfinished run trained in {saved.get(key)}{f' on {where}' if where else ''}, "
             f"but here the precision resolves to {wanted.get(key)}; to go on with it, set "
-            f"precision={saved.get(key)} (--set precision={saved.get(key)} on the command line), "
+            f"precision={saved.get(key)} (--set precision={saved.get(key)} on the command line, "
+            f"precision = \"{saved.get(key)}\" in the notebook's parameters), "
             f"or {_HOW_TO_START_AFRESH}",
         )
     if key is not None:

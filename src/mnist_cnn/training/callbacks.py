@@ -1,0 +1,157 @@
+"""The callbacks every training run uses besides Keras' own: the epoch's record, a checkpoint that is
+never half-written, the resume point after each epoch, TensorBoard on request, and the epoch's line.
+
+Their order in a run matters and is set in `training.loop`: the epoch's record first, the resume
+point last, once the best checkpoint holds the epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from mnist_cnn.config import Config
+from mnist_cnn.io.files import disk_full_error
+from mnist_cnn.keras_compat import TiesCountAsBetter
+from mnist_cnn.training import run_state
+
+# the plain cross-entropy, tracked beside the loss that is optimised (label-smoothed in some profiles),
+# so the validation curve and the test set's log loss are the same quantity
+CROSS_ENTROPY = "cross_entropy"
+SMOOTHED_LOSS = "train_loss_label_smoothed"
+
+
+class AtomicModelCheckpoint(TiesCountAsBetter, keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that writes beside the target and renames, so a kill leaves the last good file.
+
+    With save_best_only, a tie with the best so far counts as better: the later epoch is kept, as
+    `run_state.best_epoch` reports it.
+    """
+
+    def __init__(self, filepath: str | Path, **kwargs: Any) -> None:
+        self.final_path = Path(filepath)
+        # Keras insists on the ".weights.h5" ending for weights-only checkpoints
+        temp = self.final_path.with_name(f".partial-{self.final_path.name}")
+        super().__init__(str(temp), **kwargs)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        Path(self.filepath).unlink(missing_ok=True)  # left by a killed process or a full disk
+
+    def on_epoch_end(self, epoch, logs=None):
+        # only a file this epoch wrote in full is promoted: a stale or half-written partial never
+        # replaces the good checkpoint
+        Path(self.filepath).unlink(missing_ok=True)
+        try:
+            super().on_epoch_end(epoch, logs)
+        except Exception as err:  # a full disk names the checkpoint, not Keras' temporary
+            full = disk_full_error(err, self.final_path, Path(self.filepath))
+            if full is None:
+                raise
+            raise full from None
+        if os.path.exists(self.filepath):
+            os.replace(self.filepath, self.final_path)
+
+
+def history_row(epoch: int, logs: dict[str, Any], label_smoothing: float) -> dict[str, float]:
+    """One epoch as recorded: plain cross-entropy and accuracy, training and validation.
+
+    Keras' own `loss` is the optimised loss; with label smoothing it is not a cross-entropy of the
+    labels and is kept only under a name that says so. Without smoothing it equals `cross_entropy`.
+    """
+    row = {"epoch": float(epoch)}
+    recorded = (CROSS_ENTROPY, "accuracy", f"val_{CROSS_ENTROPY}", "val_accuracy", "learning_rate", "seconds")
+    for key in recorded:
+        if key in logs:
+            row[key] = float(logs[key])
+    if label_smoothing and "loss" in logs:
+        row[SMOOTHED_LOSS] = float(logs["loss"])
+    return row
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Adds the learning rate and the epoch's seconds to the logs and keeps the whole history.
+
+    It comes first among the callbacks, so the learning rate is the one the epoch trained with,
+    before ReduceLROnPlateau changes it.
+    """
+
+    def __init__(self, config: Config, history: list[dict[str, float]]) -> None:
+        super().__init__()
+        self.config = config
+        self.history = history
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+        logs["seconds"] = time.perf_counter() - self._started
+        self.history.append(history_row(epoch + 1, logs, self.config.label_smoothing))
+
+
+class ResumePointSaver(keras.callbacks.Callback):
+    """After each epoch, once the best checkpoint is written, saves the resume point, then reports.
+
+    It comes last, so a run cut off after its state names epoch N also has epoch N in its best
+    checkpoint. With a weight average, SwapEMAWeights has put the average in the model by then (and
+    the raw weights in the optimizer): the state says so, and `run_state.load_resume_point` swaps
+    them back.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        history: list[dict[str, float]],
+        run_fingerprint: dict[str, Any],
+        report: Callable[[str], None] | None,
+        placement: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.history = history
+        self.run_fingerprint = run_fingerprint
+        self.report = report
+        self.placement = placement
+
+    def on_epoch_end(self, epoch, logs=None):
+        run_state.save_resume_point(
+            self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint,
+            average_in_model=self.config.ema_momentum > 0, placement=self.placement,
+        )
+        if self.report is not None:
+            self.report(format_epoch(self.history[-1], self.config.epochs))
+
+
+def tensorboard_callbacks(run_dir: Path, report) -> list[keras.callbacks.Callback]:
+    """Keras' TensorBoard callback writing to `run_dir`/tensorboard (it needs TensorFlow's summaries)."""
+    if keras.backend.backend() != "tensorflow":
+        if report is not None:
+            report("tensorboard=true: skipped, Keras writes TensorBoard logs with TensorFlow only")
+        return []
+    log_dir = run_dir / "tensorboard"
+    if report is not None:
+        report(f"TensorBoard logs in {log_dir} (watch with: tensorboard --logdir {log_dir})")
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch")]
+
+
+def format_epoch(row: dict[str, float], total_epochs: int) -> str:
+    """One progress line: epoch, plain cross-entropy and accuracy, learning rate and time."""
+    parts = [f"epoch {int(row['epoch']):>3}/{total_epochs}"]
+    names = {CROSS_ENTROPY: "cross-entropy", "accuracy": "accuracy",
+             f"val_{CROSS_ENTROPY}": "val cross-entropy", "val_accuracy": "val accuracy"}
+    for key, name in names.items():
+        if key in row:
+            parts.append(f"{name} {row[key]:.4f}")
+    parts.append(f"lr {row['learning_rate']:.2e}")
+    parts.append(f"{row['seconds']:.1f}s")
+    return "  ".join(parts)
