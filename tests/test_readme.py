@@ -140,7 +140,7 @@ def seed_table_rows(header: str, bench: dict) -> dict[str, list[str]]:
     """A README table of recipes against one bench run: each row's seeds, seconds and accuracy (with the
     range over seeds) must be the run's; returns the checked rows by recipe."""
     checked = {}
-    for cells in table_after("README.md", header):
+    for cells in table_after("docs/results.md", header):
         name = next(recipe for label, recipe in RECIPES.items() if cells[0].startswith(label))
         summary, runs = bench["summary"][name], bench["runs"][name]
         accuracies = [run["test_accuracy"] for run in runs.values()]
@@ -195,7 +195,7 @@ def test_readme_float32_tables_are_the_committed_avx2_benches_with_their_kernels
 def test_readme_names_every_keras_and_runtime_the_matrix_tries():
     from tests.runtimes.environments import RUNTIMES
 
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "using-the-model.md").read_text()
     for runtime in RUNTIMES:
         for keras_version in runtime.keras:
             row = f"| {keras_version} | {runtime.pinned('tensorflow')} | {runtime.python} |"
@@ -211,7 +211,7 @@ def test_readme_ensemble_table_is_the_committed_ensemble_bench():
     original, ensemble = bench["summary"]["original"], bench["summary"]["ensemble"]
     accuracies = [run["test_accuracy"] for run in bench["runs"]["ensemble"].values()]
     header = "| recipe | seeds | train s | test accuracy | of the original's time |"
-    rows = {cells[0]: cells[1:] for cells in table_after("README.md", header)}
+    rows = {cells[0]: cells[1:] for cells in table_after("docs/results.md", header)}
     assert rows["`original` (peer, same run)"] == [
         ", ".join(map(str, original["seeds"])), f"{original['train_seconds']:.1f}",
         percent(original["test_accuracy"]), ""]
@@ -220,3 +220,34 @@ def test_readme_ensemble_table_is_the_committed_ensemble_bench():
         ", ".join(map(str, ensemble["seeds"])), f"{ensemble['train_seconds']:.1f}",
         f"{percent(ensemble['test_accuracy'])} ({low} to {high})",
         f"{ensemble['train_seconds'] / original['train_seconds']:.2f}"]
+
+
+def test_readme_is_short_and_its_run_times_are_each_bound_to_one_record():
+    """The README stays a page for users; each time in its table of profiles by machine is one key of
+    one bench record (the file the row names, summary.<recipe>.train_seconds), none typed by hand."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 120
+    header = "| machine | precision | `quick` | `full` | `original` | record (`bench/results/`) |"
+    rows = table_after("README.md", header)
+    assert len(rows) == 3
+    for cells in rows:
+        records = [json.loads((ROOT / "bench" / "results" / name.strip(" `")).read_text())
+                   for name in cells[5].split(",")]
+        for recipe, cell in zip(("quick", "full", "original"), cells[2:5], strict=True):
+            found = [r["summary"][recipe] for r in records if recipe in r["summary"]]
+            assert len(found) == 1, (cells[0], recipe)  # one record holds it
+            assert cell.startswith(f"{found[0]['train_seconds']:.1f} s"), (cells[0], recipe, cell)
+            if "(seed" in cell:
+                assert found[0]["seeds"] == [int(cell.split("(seed ")[1].rstrip(")"))]
+            else:
+                assert found[0]["seeds"] in ([1, 2, 3], [1])
+
+
+def test_readme_sample_of_a_run_is_the_recorded_one():
+    record = json.loads((ROOT / "bench" / "results" / "progress_sample_quick.json").read_text())
+    text = (ROOT / "README.md").read_text()
+    sample = text.split("bench/results/progress_sample_quick.json`):\n\n```\n")[1].split("\n```")[0]
+    lines = sample.splitlines()
+    assert len(lines) >= 3 and all(line in record["states"] for line in lines)
+    assert any("steps/s" in line and "run 0:" in line for line in lines)  # a bar state
+    assert any(line.startswith("epoch   ") for line in lines)  # an epoch's line

@@ -55,7 +55,9 @@ def test_the_callback_measures_the_rate_after_the_first_call_and_counts_the_epoc
     assert ended.seconds_per_epoch == pytest.approx(40.0)
     assert ended.seconds_left == pytest.approx(3 * 40.0)
     callback.on_epoch_begin(1)          # t=40
-    callback.on_train_batch_end(15)     # t=41
+    callback.on_train_batch_end(15)     # t=41: no rate yet, so this epoch is taken to last 40 s too
+    assert seen[-1].seconds_left_epoch == pytest.approx(39.0)
+    assert seen[-1].seconds_left == pytest.approx(39.0 + 2 * 40.0)
     callback.on_train_batch_end(31)     # t=42: the whole last epoch (40 s) stands for each to come
     assert seen[-1].seconds_left == pytest.approx(16 / 16.0 + 2 * 40.0)
     # network 1 of 3: two more networks of four 40-second epochs

@@ -126,8 +126,8 @@ def train(
         run_state.clear_resume_point(run_dir, best_too=True)
     state = run_state.read_state(run_dir, run_fingerprint)  # refuses a mismatch before any work
     if report is not None:
-        report(f"training on {placement.describe()} in {policy} ({reason}); "
-               f"XLA {'on' if jit else 'off'} ({jit_reason})")
+        report(f"training on {placement.describe()} in {policy}: {reason}; "
+               f"XLA {'on' if jit else 'off'}: {jit_reason}")
     setup = _Setup(strategy, placement, run_fingerprint, state, jit, progress)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)

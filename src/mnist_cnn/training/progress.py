@@ -66,8 +66,9 @@ class ProgressCallback(keras.callbacks.Callback):
     `min_interval` seconds) and after each epoch.
 
     The rate is measured from the first call of each epoch on, so that tracing, which the first call
-    of a run waits for, does not count; the run's time left takes the last whole epoch (validation
-    included) as the length of each epoch to come.
+    of a run waits for, does not count (until then a later epoch is taken to last as long as the one
+    before); the run's time left takes the last whole epoch (validation included) as the length of
+    each epoch to come.
     """
 
     def __init__(
@@ -102,6 +103,8 @@ class ProgressCallback(keras.callbacks.Callback):
         if step > self._first_step and now > self._first_time:
             rate = (step - self._first_step) / (now - self._first_time)
         left_epoch = (self.steps - step) / rate if rate else None
+        if left_epoch is None and self._last_epoch_seconds is not None:  # no rate yet: as the last epoch
+            left_epoch = max(self._last_epoch_seconds - (now - self._began), 0.0)
         per_epoch = self._last_epoch_seconds or (now - self._began + left_epoch if rate else None)
         self.sink(self._progress(step, now, per_epoch, left_epoch, rate))
 
