@@ -108,3 +108,35 @@ def test_in_a_terminal_the_bar_updates_within_each_epoch_and_piped_it_does_not(t
     assert [line[:12] for line in lines if line.startswith("epoch ")] == ["epoch   1/2 ", "epoch   2/2 "]
     before_training = lines[: next(i for i, line in enumerate(lines) if line.startswith("epoch "))]
     assert [line.split(" ")[0] for line in before_training] == ["reading", "profile", "training", "building"]
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_go_to_the_run_directory_only_when_asked(tmp_path, smoke_dataset, monkeypatch):
+    from mnist_cnn.config import Config
+    from mnist_cnn.training.loop import train
+
+    lines: list[str] = []
+    config = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=tmp_path / "on", tensorboard=True)
+    train(config, smoke_dataset, report=lines.append)
+    events = list((tmp_path / "on" / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events and any("train" in str(path) for path in events)
+    assert any(line.startswith("TensorBoard logs in ") for line in lines)
+    # without the package: one line, and training goes on
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a))
+    lines.clear()
+    missing = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=tmp_path / "missing",
+                                  tensorboard=True)
+    assert train(missing, smoke_dataset, report=lines.append).epochs_run == 1
+    assert any("the tensorboard package is not installed" in line for line in lines)
+    monkeypatch.undo()
+    # off by default, and not part of the resume fingerprint
+    off = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=tmp_path / "off")
+    train(off, smoke_dataset)
+    assert not (tmp_path / "off" / "tensorboard").exists()
+    from mnist_cnn.training.run_state import fingerprint
+
+    assert fingerprint(config, "x") == fingerprint(off, "x")

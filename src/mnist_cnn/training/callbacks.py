@@ -133,14 +133,20 @@ class ResumePointSaver(keras.callbacks.Callback):
 
 
 def tensorboard_callbacks(run_dir: Path, report) -> list[keras.callbacks.Callback]:
-    """Keras' TensorBoard callback writing to `run_dir`/tensorboard (it needs TensorFlow's summaries)."""
+    """Keras' TensorBoard callback writing to `run_dir`/tensorboard, where TensorFlow and the
+    tensorboard package (which TensorFlow's summaries need) are there; otherwise one line, and none."""
+    import importlib.util
+
+    say = report if report is not None else (lambda line: None)
     if keras.backend.backend() != "tensorflow":
-        if report is not None:
-            report("tensorboard=true: skipped, Keras writes TensorBoard logs with TensorFlow only")
+        say("tensorboard=true: skipped, Keras writes TensorBoard logs with TensorFlow only")
+        return []
+    if importlib.util.find_spec("tensorboard") is None:
+        say("tensorboard=true: skipped, the tensorboard package is not installed "
+            "(pip install 'mnist-cnn[tensorboard]'; Colab has it)")
         return []
     log_dir = run_dir / "tensorboard"
-    if report is not None:
-        report(f"TensorBoard logs in {log_dir} (watch with: tensorboard --logdir {log_dir})")
+    say(f"TensorBoard logs in {log_dir} (watch with: tensorboard --logdir {log_dir})")
     return [keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch")]
 
 
