@@ -78,6 +78,10 @@ class Placement:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def record(self) -> dict[str, Any]:
+        """As recorded in metrics.json and a resume point: the fields and their description."""
+        return {**self.to_dict(), "description": self.describe()}
+
     def describe(self) -> str:
         """In words, e.g. "GPU Tesla T4 (compute capability 7.5)" or "CPU (2 cores), 2 replicas"."""
         text = f"{self.kind.upper()} {self.name}" if self.kind != "cpu" else self.name

@@ -119,7 +119,7 @@ def train(
     gpus = list_gpus()
     policy, reason = choose_precision(config.precision, config.device, gpus)
     placement = resolve_placement(strategy, config.device, gpus)
-    jit, jit_reason = choose_xla(config, placement)  # refuses an XLA it cannot compile, before any work
+    jit, jit_reason = choose_xla(config, placement)
     run_fingerprint = run_state.fingerprint(
         config, dataset.checksums.get(config.train_path.name, ""), policy=policy)
     if fresh:
@@ -136,7 +136,7 @@ def train(
     finally:
         keras.mixed_precision.set_global_policy(previous)
     result.precision, result.precision_reason = policy, reason
-    result.placement = {**placement.to_dict(), "description": placement.describe()}
+    result.placement = placement.record()
     result.xla = {"on": jit, "reason": jit_reason}
     # the artefact: the same weights in a plain classifier, built under the float32 policy (the
     # variables are float32 under every mixed policy), so it computes in float32 wherever it is loaded
@@ -207,8 +207,7 @@ def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
                 monitor="val_loss", factor=0.5, patience=config.plateau_patience, min_lr=1e-5
             )
         )
-    placement = {**setup.placement.to_dict(), "description": setup.placement.describe()}
-    callbacks.append(ResumePointSaver(config, history, setup.fingerprint, report, placement))
+    callbacks.append(ResumePointSaver(config, history, setup.fingerprint, report, setup.placement.record()))
     if setup.progress is not None:  # last: an epoch's bar ends once its line is reported
         callbacks.append(ProgressCallback(setup.progress, config.epochs, steps, history))
     if config.tensorboard:
