@@ -69,8 +69,13 @@ def test_the_notebook_runs_on_colabs_runtime_and_breaks_nothing_there(colab_pyth
     kernel = kernel_spec(tmp_path / "jupyter", colab_python)
     content = tmp_path / "content"
     content.mkdir()
+    # papermill's metadata first, as its execute_notebook adds it: the committed notebook has none
+    from papermill.execute import prepare_notebook_metadata
+
+    source = nbformat.read(NOTEBOOK, as_version=4)
+    prepare_notebook_metadata(source, str(NOTEBOOK), str(tmp_path / "colab.ipynb"))
     notebook = papermill_parameterize.parameterize_notebook(
-        nbformat.read(NOTEBOOK, as_version=4),
+        source,
         {"profile": "smoke", "force_colab": True, "repo_url": f"file://{ROOT}", "colab_dir": str(content),
          "launch_demo": True},
     )
