@@ -69,13 +69,12 @@ def test_the_notebook_runs_on_colabs_runtime_and_breaks_nothing_there(colab_pyth
     kernel = kernel_spec(tmp_path / "jupyter", colab_python)
     content = tmp_path / "content"
     content.mkdir()
-    # papermill's metadata first, as its execute_notebook adds it: the committed notebook has none
-    from papermill.execute import prepare_notebook_metadata
+    # read as papermill's execute_notebook reads it, with its metadata added: the committed notebook
+    # carries none
+    from papermill.iorw import load_notebook_node
 
-    source = nbformat.read(NOTEBOOK, as_version=4)
-    prepare_notebook_metadata(source, str(NOTEBOOK), str(tmp_path / "colab.ipynb"))
     notebook = papermill_parameterize.parameterize_notebook(
-        source,
+        load_notebook_node(str(NOTEBOOK)),
         {"profile": "smoke", "force_colab": True, "repo_url": f"file://{ROOT}", "colab_dir": str(content),
          "launch_demo": True},
     )
