@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REDRAW = "\r\x1b[K"  # what the bar writes before each state (mnist_cnn.terminal)
 
 
 def screen_states(command: list[str], timeout: float = 600) -> list[str]:
@@ -41,7 +40,9 @@ def screen_states(command: list[str], timeout: float = 600) -> list[str]:
     process.wait(timeout=60)
     os.close(leader)
     states = []
-    for part in b"".join(chunks).decode(errors="replace").split(REDRAW):
+    from mnist_cnn.terminal import CLEAR_LINE  # what the bar writes before each state
+
+    for part in b"".join(chunks).decode(errors="replace").split(CLEAR_LINE):
         states += [line for line in part.replace("\r\n", "\n").split("\n") if line.strip()]
     return states
 

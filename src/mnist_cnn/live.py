@@ -26,12 +26,14 @@ class LiveTraining:
     def __call__(self, progress: Progress) -> None:
         from IPython.display import Pretty, display
 
+        bar = Pretty(format_bar(progress))
         if self._bar is None:  # both displays first: the epoch lines then print below them
-            self._bar = display(Pretty(format_bar(progress)), display_id=True)
+            self._bar = display(bar, display_id=True)
             if self.curves:
                 self._figure = display(Pretty("learning curves after the first epoch"), display_id=True)
+        else:
+            self._bar.update(bar)
         self._last = progress
-        self._bar.update(Pretty(format_bar(progress)))
         if progress.epoch_ended and self._figure is not None and progress.history:
             self._figure.update(_png(training_curves(pd.DataFrame(list(progress.history)))))
 

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from mnist_cnn.training.progress import Progress, format_bar
 
-_CLEAR_LINE = "\r\033[K"  # back to the line's start, then erase it
+CLEAR_LINE = "\r\033[K"  # back to the line's start, then erase it
 
 
 class TerminalBar:
@@ -33,12 +33,12 @@ class TerminalBar:
             self.clear()
             return
         width = shutil.get_terminal_size((100, 24)).columns
-        self.stream.write(_CLEAR_LINE + format_bar(progress)[: max(width - 1, 20)])
+        self.stream.write(CLEAR_LINE + format_bar(progress)[: max(width - 1, 20)])
         self.stream.flush()
         self._shown = True
 
     def clear(self) -> None:
         if self._shown:
-            self.stream.write(_CLEAR_LINE)
+            self.stream.write(CLEAR_LINE)
             self.stream.flush()
             self._shown = False

@@ -51,6 +51,11 @@ class Gpu:
     name: str
     capability: tuple[int, int] | None = None
 
+    @property
+    def capability_text(self) -> str | None:
+        """The compute capability as CUDA writes it ("7.5"), None where unknown."""
+        return f"{self.capability[0]}.{self.capability[1]}" if self.capability else None
+
 
 def list_gpus() -> list[Gpu]:
     """The GPUs TensorFlow sees, with their names and compute capabilities."""
@@ -99,17 +104,19 @@ def resolve_placement(strategy, device: str = "auto", gpus: list[Gpu] | None = N
         return Placement("tpu", "TPU", replicas)
     gpus = list_gpus() if gpus is None else gpus
     if not gpus or device == "cpu":  # every other strategy make_strategy builds puts work on GPUs
-        return Placement("cpu", f"CPU ({os.cpu_count()} cores)", replicas)
-    first = gpus[0]
-    capability = f"{first.capability[0]}.{first.capability[1]}" if first.capability else None
-    return Placement("gpu", first.name, replicas, capability)
+        return Placement("cpu", _cpu_name(), replicas)
+    return Placement("gpu", gpus[0].name, replicas, gpus[0].capability_text)
 
 
-def device_description(gpus: list[Gpu] | None = None) -> str:
+def device_description() -> str:
     """What the run trained on, in words."""
-    gpus = list_gpus() if gpus is None else gpus
+    gpus = list_gpus()
     if gpus:
         return f"{len(gpus)} GPU(s): {gpus[0].name}"
+    return _cpu_name()
+
+
+def _cpu_name() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 
@@ -189,8 +196,7 @@ def choose_precision(
         gpus = list_gpus() if gpus is None else gpus
         if gpus:
             capability = gpus[0].capability
-            shown = f"{gpus[0].name}, compute capability " + (
-                f"{capability[0]}.{capability[1]}" if capability else "unknown")
+            shown = f"{gpus[0].name}, compute capability {gpus[0].capability_text or 'unknown'}"
             if capability and capability >= (8, 0):
                 return "mixed_bfloat16", f"the GPU computes bfloat16 natively ({shown})"
             if capability and capability >= (7, 0):

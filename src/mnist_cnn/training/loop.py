@@ -54,7 +54,7 @@ class TrainResult:
     resumed_from_epoch: int  # 0 when the run started fresh
     precision: str = "float32"  # the Keras dtype policy it trained with
     precision_reason: str = ""
-    placement: dict[str, Any] = field(default_factory=dict)  # Placement.to_dict(): where it trained
+    placement: dict[str, Any] = field(default_factory=dict)  # Placement.record(): where it trained
     xla: dict[str, Any] = field(default_factory=dict)  # {"on": bool, "reason": str}
     members: list[TrainResult] = field(default_factory=list)  # an ensemble's, one per network
 

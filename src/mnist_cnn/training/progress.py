@@ -99,9 +99,7 @@ class ProgressCallback(keras.callbacks.Callback):
         if now - self._last_sent < self.min_interval and step < self.steps:
             return
         self._last_sent = now
-        rate = None
-        if step > self._first_step and now > self._first_time:
-            rate = (step - self._first_step) / (now - self._first_time)
+        rate = self._rate(step, now)
         left_epoch = (self.steps - step) / rate if rate else None
         if left_epoch is None and self._last_epoch_seconds is not None:  # no rate yet: as the last epoch
             left_epoch = max(self._last_epoch_seconds - (now - self._began), 0.0)
@@ -111,10 +109,14 @@ class ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
         self._last_epoch_seconds = now - self._began
-        rate = None
-        if self.steps > self._first_step and now > self._first_time:
-            rate = (self.steps - self._first_step) / (now - self._first_time)
+        rate = self._rate(self.steps, now)
         self.sink(self._progress(self.steps, now, self._last_epoch_seconds, 0.0, rate, ended=True))
+
+    def _rate(self, step: int, now: float) -> float | None:
+        """Steps a second since the epoch's first call; None until a second call has measured one."""
+        if step > self._first_step and now > self._first_time:
+            return (step - self._first_step) / (now - self._first_time)
+        return None
 
     def _progress(self, step, now, per_epoch, left_epoch, rate, ended=False) -> Progress:
         to_come = self.epochs - self._epoch
@@ -128,7 +130,7 @@ class ProgressCallback(keras.callbacks.Callback):
 
 def for_member(sink: Callable[[Progress], Any], member: int, members: int) -> Callable[[Progress], Any]:
     """`sink` for network `member` of `members` (1-based): its records say so, and their time left
-    counts the networks still to train as as long as this one."""
+    counts each network still to train as long as this one."""
 
     def forward(progress: Progress) -> Any:
         left = progress.seconds_left

@@ -114,7 +114,7 @@ def save_resume_point(
 
     `average_in_model`: the model holds the optimizer's weight average and the optimizer the raw
     weights (as SwapEMAWeights leaves them at an epoch's end); loading swaps them back. `placement`:
-    where the last epoch trained (`Placement.to_dict()` with a "description"), shown on a refusal.
+    where the last epoch trained (`Placement.record()`), shown on a refusal.
 
     The weights go to a new file named for the epoch; only then does state.json point at it, so
     the state never names weights that are not completely written.
