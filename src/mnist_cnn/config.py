@@ -126,9 +126,6 @@ class Config:
                 raise ValueError(f"{name} must be at least {0 if name == 'val_size' else 1}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.dropout < 1:
             raise ValueError("label_smoothing and dropout must be in [0, 1)")
-        if self.xla == "on" and self.augment:
-            raise ValueError("xla=on cannot train an augmented network: the augmentation's warp has no "
-                             "XLA kernel in TensorFlow; set xla=auto (or off), or augment=false")
         if not 0 <= self.ema_momentum < 1:
             raise ValueError("ema_momentum must be in [0, 1) (0 turns the weight average off)")
 

@@ -164,6 +164,8 @@ def record(run: Run) -> dict[str, Any]:
         # where it trained as resolved: kind, name, compute capability, replicas
         "placement": result.placement,
         "xla": result.xla,
+        # the Keras backend, its version, and how determinism was asked of it
+        "backend": result.backend,
         "onednn_kernels": onednn_state(),
         "versions": library_versions(),
         "data_checksums": run.dataset.checksums,
@@ -233,14 +235,17 @@ def run(
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of what shaped the result, recorded beside it."""
+    """Versions of what shaped the result, recorded beside it: the backend Keras runs on among them."""
     import pandas as pd
     import sklearn
-    import tensorflow as tf
 
+    from mnist_cnn import backends
+
+    name = backends.active()
     return {
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "backend": name,
+        name: backends.version(name),
         "keras": keras.__version__,
         "numpy": np.__version__,
         "pandas": pd.__version__,

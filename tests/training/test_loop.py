@@ -140,7 +140,7 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
 
 def test_the_training_pipeline_does_not_autotune():
     """tf.data's autotuning threads took the cores from the training step (the slow mode)."""
-    from mnist_cnn.training.devices import make_strategy
+    from mnist_cnn.training.distribute import make_strategy
     from mnist_cnn.training.input_pipeline import make_datasets
 
     config = Config.from_profile("smoke", data_dir=ROOT / "data")
@@ -222,7 +222,7 @@ def test_resume_refuses_a_changed_epoch_count_unless_fresh(tmp_path, smoke_datas
 def test_precision_follows_the_hardware(monkeypatch):
     from mnist_cnn.training import devices
 
-    monkeypatch.setattr(devices, "_tpu_present", lambda: False)
+    monkeypatch.setattr(devices, "tpu_present", lambda: False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     assert devices.choose_precision("auto", "cpu")[0] == "mixed_bfloat16"
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
@@ -236,7 +236,7 @@ def test_an_isa_cap_below_bfloat16_means_float32_and_is_recorded(monkeypatch):
     "auto" takes float32 there as on an AVX2-only CPU, and the CPU's description says the cap."""
     from mnist_cnn.training import devices
 
-    monkeypatch.setattr(devices, "_tpu_present", lambda: False)
+    monkeypatch.setattr(devices, "tpu_present", lambda: False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
     policy, reason = devices.choose_precision("auto", "cpu")

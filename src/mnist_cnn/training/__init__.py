@@ -1,7 +1,7 @@
 """Training: the loop (loop), its callbacks (callbacks), the input pipeline (input_pipeline), progress
 within epochs (progress), the resume point (run_state), the one-cycle schedule, the device, precision
-and XLA choices (devices, xla), oneDNN's CPU kernels (onednn), and the batch-norm layer the network
-trains with (fused_norm)."""
+and XLA choices (devices, xla), the spread over devices on each backend (distribute), oneDNN's CPU
+kernels (onednn), and the batch-norm layer the network trains with (fused_norm)."""
 
 from mnist_cnn._lazy import lazy_exports
 
@@ -14,7 +14,8 @@ _EXPORTS = {
     "build_training_model": "fused_norm", "training_norm": "fused_norm",
     "ResumeMismatchError": "run_state", "best_epoch": "run_state",
     "OneCycle": "schedules", "learning_rate": "schedules",
-    "make_strategy": "devices", "device_description": "devices", "cpu_description": "devices",
+    "make_strategy": "distribute", "KerasDistribution": "distribute",
+    "device_description": "devices", "cpu_description": "devices",
     "cpu_flags": "devices", "choose_precision": "devices",
     "FusedBatchNormalization": "fused_norm",
     "choose_onednn": "onednn", "onednn_state": "onednn", "describe_onednn": "onednn",

@@ -1,5 +1,5 @@
-"""Where and how training runs: the tf.distribute strategy (TPU, several GPUs, one GPU or the CPU),
-what it resolved to (`Placement`), and the numeric precision the hardware computes fastest."""
+"""What a run trains on: the GPUs the active backend sees, what the run resolved to (`Placement`), the
+CPU, and the numeric precision the hardware computes fastest. The strategy itself is `distribute`'s."""
 
 from __future__ import annotations
 
@@ -9,35 +9,9 @@ from pathlib import Path
 from typing import Any
 
 
-def make_strategy(device: str = "auto"):
-    """A tf.distribute strategy for "auto", "cpu", "gpu", "mirrored" or "tpu".
-
-    "auto" takes a TPU where one is attached (Colab), several GPUs through MirroredStrategy, and
-    otherwise the default strategy (one GPU if present, else the CPU).
-    """
-    import tensorflow as tf
-
-    if device == "tpu" or (device == "auto" and _tpu_present()):
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-    if device == "mirrored" or (device == "auto" and len(gpus) > 1):
-        replicas = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(replicas)
-    if device == "gpu":
-        if not gpus:
-            raise RuntimeError("device='gpu' was asked for, but TensorFlow sees no GPU")
-        return tf.distribute.OneDeviceStrategy(gpus[0])
-    if device == "cpu":
-        return tf.distribute.OneDeviceStrategy("/cpu:0")
-    return tf.distribute.get_strategy()
-
-
-def _tpu_present() -> bool:
-    # Colab's TPU runtimes announce themselves so; asking the resolver elsewhere can wait on a
-    # metadata server that this machine cannot reach
+def tpu_present() -> bool:
+    """Whether a TPU is attached. Colab's TPU runtimes announce themselves so; asking TensorFlow's
+    resolver elsewhere can wait on a metadata server that this machine cannot reach."""
     return (
         bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
         or Path("/dev/accel0").exists()
@@ -58,7 +32,20 @@ class Gpu:
 
 
 def list_gpus() -> list[Gpu]:
-    """The GPUs TensorFlow sees, with their names and compute capabilities."""
+    """The GPUs the active Keras backend sees, with their names and compute capabilities."""
+    from mnist_cnn import backends
+
+    backend = backends.active()
+    if backend == "tensorflow":
+        return _tensorflow_gpus()
+    if backend == "jax":
+        return _jax_gpus()
+    if backend == "torch":
+        return _torch_gpus()
+    return []
+
+
+def _tensorflow_gpus() -> list[Gpu]:
     import tensorflow as tf
 
     found = []
@@ -68,6 +55,35 @@ def list_gpus() -> list[Gpu]:
         found.append(Gpu(str(details.get("device_name", gpu.name)),
                          (int(capability[0]), int(capability[1])) if capability else None))
     return found
+
+
+def _jax_gpus() -> list[Gpu]:
+    import jax
+
+    try:
+        devices = jax.devices("gpu")
+    except RuntimeError:  # no GPU backend in this jaxlib, or no GPU
+        return []
+    return [Gpu(str(device.device_kind), _capability(getattr(device, "compute_capability", None)))
+            for device in devices]
+
+
+def _torch_gpus() -> list[Gpu]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [Gpu(torch.cuda.get_device_name(index), tuple(torch.cuda.get_device_capability(index)))
+            for index in range(torch.cuda.device_count())]
+
+
+def _capability(text: str | None) -> tuple[int, int] | None:
+    """"8.6" as (8, 6); None where absent or unreadable."""
+    try:
+        major, minor = str(text).split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -96,11 +112,12 @@ class Placement:
 
 
 def resolve_placement(strategy, device: str = "auto", gpus: list[Gpu] | None = None) -> Placement:
-    """The `Placement` of `strategy`, made by `make_strategy(device)`; `gpus` as `list_gpus` gives them."""
-    import tensorflow as tf
+    """The `Placement` of `strategy`, made by `distribute.make_strategy(device)`; `gpus` as `list_gpus`
+    gives them."""
+    from mnist_cnn.training.distribute import on_tpu
 
     replicas = int(strategy.num_replicas_in_sync)
-    if isinstance(strategy, tf.distribute.TPUStrategy):
+    if on_tpu(strategy):
         return Placement("tpu", "TPU", replicas)
     gpus = list_gpus() if gpus is None else gpus
     if not gpus or device == "cpu":  # every other strategy make_strategy builds puts work on GPUs
@@ -184,13 +201,14 @@ def choose_precision(
     """The Keras dtype policy to train with, and why: (policy name, reason in words).
 
     "auto" takes bfloat16 where the hardware computes it natively (a TPU, a GPU of compute capability
-    8.0 or later such as the A100, L4 and H100, a CPU with AMX or AVX512-BF16), float16 with loss
+    8.0 or later such as the A100, L4 and H100, a CPU with AMX or AVX512-BF16 under TensorFlow's or
+    PyTorch's oneDNN kernels; JAX's CPU kernels gain nothing from it), float16 with loss
     scaling on GPUs with tensor cores but no bfloat16 (7.x: T4, V100), and float32 elsewhere. Any
     other setting is used as given. `gpus` as `list_gpus` gives them (asked of TensorFlow if None).
     """
     if setting != "auto":
         return setting, "set in the configuration"
-    if device == "tpu" or (device == "auto" and _tpu_present()):
+    if device == "tpu" or (device == "auto" and tpu_present()):
         return "mixed_bfloat16", "a TPU computes bfloat16 natively"
     if device in ("auto", "gpu", "mirrored"):
         gpus = list_gpus() if gpus is None else gpus
@@ -203,9 +221,18 @@ def choose_precision(
                 return "mixed_float16", f"the GPU has float16 tensor cores but no bfloat16 ({shown})"
             return "float32", f"the GPU has no tensor cores ({shown})"
     native = [flag for flag in _BF16_CPU_FLAGS if flag in cpu_flags()]
+    if native and _backend() == "jax":
+        return "float32", ("JAX's CPU kernels (XLA's) train no faster in bfloat16, even where the CPU "
+                           f"computes it natively ({', '.join(native)}; bench/README.md, \"Backends\")")
     cap = isa_cap()
     if native and cap is not None and cap not in _BF16_ISAS:
         return "float32", f"oneDNN is capped at {cap} (ONEDNN_MAX_CPU_ISA), which has no bfloat16 arithmetic"
     if native:
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)})"
     return "float32", "no native bfloat16 or float16 arithmetic found"
+
+
+def _backend() -> str:
+    from mnist_cnn import backends
+
+    return backends.active()

@@ -16,6 +16,7 @@ from typing import Any
 import keras
 import pandas as pd
 
+from mnist_cnn import backends
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import Dataset
 from mnist_cnn.keras_compat import AveragingAdam
@@ -28,13 +29,8 @@ from mnist_cnn.training.callbacks import (
     ResumePointSaver,
     tensorboard_callbacks,
 )
-from mnist_cnn.training.devices import (
-    Placement,
-    choose_precision,
-    list_gpus,
-    make_strategy,
-    resolve_placement,
-)
+from mnist_cnn.training.devices import Placement, choose_precision, list_gpus, resolve_placement
+from mnist_cnn.training.distribute import make_strategy, multi_step_breaks, whole_run_scope
 from mnist_cnn.training.fused_norm import build_training_model
 from mnist_cnn.training.input_pipeline import make_datasets
 from mnist_cnn.training.progress import Progress, ProgressCallback
@@ -56,16 +52,16 @@ class TrainResult:
     precision_reason: str = ""
     placement: dict[str, Any] = field(default_factory=dict)  # Placement.record(): where it trained
     xla: dict[str, Any] = field(default_factory=dict)  # {"on": bool, "reason": str}
+    # the backend, its version, and how determinism was asked of it ({"backend", "version", "deterministic"})
+    backend: dict[str, Any] = field(default_factory=dict)
     members: list[TrainResult] = field(default_factory=list)  # an ensemble's, one per network
 
 
-def set_reproducible(config: Config) -> None:
-    """Seed Python, NumPy and TensorFlow from the config; make TF ops deterministic if asked."""
+def set_reproducible(config: Config) -> str:
+    """Seed Python, NumPy and the backend from the config; ask the backend for deterministic kernels
+    if the config says so. Returns how determinism was asked for, in words ("off" if not)."""
     keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+    return backends.make_deterministic() if config.deterministic else "off"
 
 
 def compile_model(
@@ -88,11 +84,8 @@ def compile_model(
 
 
 def _steps_per_execution(config: Config) -> int:
-    """The config's steps per call, or 1 under MirroredStrategy: Keras' multi-step loop fails there
-    (TensorFlow reports a placeholder of the loop left unfed, Keras 3.15)."""
-    import tensorflow as tf
-
-    if isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy):
+    """The config's steps per call, or 1 where Keras' multi-step loop fails (`distribute`)."""
+    if multi_step_breaks():
         return 1
     return config.steps_per_execution
 
@@ -115,29 +108,35 @@ def train(
         ResumeMismatchError: `config.run_dir` holds an unfinished run with other settings or data.
     """
     run_dir = Path(config.run_dir)
+    # first: JAX reads its determinism flag when it starts a device, which the lines below do
+    determinism = set_reproducible(config)
     strategy = make_strategy(config.device)
     gpus = list_gpus()
     policy, reason = choose_precision(config.precision, config.device, gpus)
     placement = resolve_placement(strategy, config.device, gpus)
     jit, jit_reason = choose_xla(config, placement)
+    backend = backends.active()
     run_fingerprint = run_state.fingerprint(
-        config, dataset.checksums.get(config.train_path.name, ""), policy=policy)
+        config, dataset.checksums.get(config.train_path.name, ""), policy=policy, backend=backend)
     if fresh:
         run_state.clear_resume_point(run_dir, best_too=True)
     state = run_state.read_state(run_dir, run_fingerprint)  # refuses a mismatch before any work
+    label = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}.get(backend, backend)
     if report is not None:
-        report(f"training on {placement.describe()} in {policy}: {reason}; "
-               f"XLA {'on' if jit else 'off'}: {jit_reason}")
-    setup = _Setup(strategy, placement, run_fingerprint, state, jit, progress)
+        report(f"training on {placement.describe()} in {policy}: {reason}; Keras on {label} "
+               f"{backends.version(backend)}; XLA {'on' if jit else 'off'}: {jit_reason}")
+    setup = _Setup(strategy, placement, run_fingerprint, state, jit, progress, label)
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
-        result = _train(config, dataset, report, run_dir, setup)
+        with whole_run_scope(strategy):
+            result = _train(config, dataset, report, run_dir, setup)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     result.precision, result.precision_reason = policy, reason
     result.placement = placement.record()
     result.xla = {"on": jit, "reason": jit_reason}
+    result.backend = {"name": backend, "version": backends.version(backend), "deterministic": determinism}
     # the artefact: the same weights in a plain classifier, built under the float32 policy (the
     # variables are float32 under every mixed policy), so it computes in float32 wherever it is loaded
     # and holds no layer of this package's (training used fused batch normalization)
@@ -158,12 +157,14 @@ class _Setup:
     state: dict[str, Any] | None
     jit_compile: bool
     progress: Callable[[Progress], None] | None = None
+    backend_label: str = "TensorFlow"
 
 
 def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
-    set_reproducible(config)
+    keras.utils.set_random_seed(config.seed)  # again: the backend's start may have drawn numbers
     strategy, state = setup.strategy, setup.state
-    train_data, val_data, steps = make_datasets(config, dataset, strategy)
+    first_epoch = int(state["epochs_done"]) if state else 0
+    train_data, val_data, steps = make_datasets(config, dataset, strategy, first_epoch)
     run_dir.mkdir(parents=True, exist_ok=True)
     with strategy.scope():
         model = build_training_model(config, setup.placement.replicas)
@@ -217,8 +218,8 @@ def _train(config, dataset, report, run_dir, setup: _Setup) -> TrainResult:
     finished = bool(state and state.get("finished"))
     if done < config.epochs and not finished:
         if report is not None and not done:
-            report("building the training step: the first epoch also waits while TensorFlow traces "
-                   "and compiles it")
+            report(f"building the training step: the first epoch also waits while {setup.backend_label} "
+                   "traces and compiles it")
         model.fit(
             train_data,
             validation_data=val_data,

@@ -54,8 +54,12 @@ def onednn_state() -> dict[str, bool | str | None]:
     """Whether TensorFlow runs oneDNN's CPU kernels in this process, and why, in words.
 
     Imports TensorFlow. `enabled` is None where TensorFlow does not say (a build without oneDNN, or a
-    version without the function).
+    version without the function), and where Keras runs on another backend.
     """
+    from mnist_cnn import backends
+
+    if backends.active() != "tensorflow":
+        return {"enabled": None, "reason": f"TensorFlow's setting; Keras runs on {backends.active()} here"}
     import tensorflow  # noqa: F401  (loads the runtime that answers below)
 
     try:

@@ -47,13 +47,16 @@ class ResumeMismatchError(InputFileError):
     """A run directory that holds another run's state: names it and the first differing setting."""
 
 
-def fingerprint(config: Config, train_checksum: str, policy: str | None = None) -> dict[str, Any]:
+def fingerprint(
+    config: Config, train_checksum: str, policy: str | None = None, backend: str = "tensorflow"
+) -> dict[str, Any]:
     """What must be the same for a run to resume: the shaping settings, the precision policy the run
-    resolved to (`policy`; the config's own setting if None) and the training data."""
+    resolved to (`policy`; the config's own setting if None), the Keras backend (an optimizer's state
+    and the random streams are the backend's own) and the training data."""
     settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
     if policy is not None:
         settings["precision"] = policy
-    return {**settings, "train_data_sha256": train_checksum}
+    return {**settings, "backend": backend, "train_data_sha256": train_checksum}
 
 
 def _first_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
@@ -81,7 +84,15 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
         raise ResumeMismatchError(run_dir, reason) from None
     if not isinstance(state.get("placement"), dict):  # older states recorded none
         state["placement"] = {}
+    saved.setdefault("backend", "tensorflow")  # states written before other backends trained
     key = _first_difference(saved, wanted)
+    if key == "backend":
+        raise ResumeMismatchError(
+            run_dir,
+            f"holds an unfinished run trained on Keras' {saved.get(key)} backend, but Keras runs on "
+            f"{wanted.get(key)} here; to go on with it, start again with KERAS_BACKEND={saved.get(key)}, "
+            f"or {_HOW_TO_START_AFRESH}",
+        )
     if key == "precision":
         where = state["placement"].get("description")
         raise ResumeMismatchError(

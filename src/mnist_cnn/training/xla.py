@@ -21,19 +21,33 @@ _WARP_HAS_NO_XLA_KERNEL = (
 
 
 def choose_xla(config: Config, placement: Placement) -> tuple[bool, str]:
-    """(whether to compile the training step with XLA, why), for `config.xla` on `placement`.
+    """(whether to compile the training step, why), for `config.xla` on `placement` and the backend.
 
-    "auto": off where the network augments on TensorFlow (the warp has no XLA kernel), with op
+    Keras' `jit_compile` means XLA on TensorFlow, `jax.jit` on JAX and `torch.compile` on PyTorch.
+    On JAX "auto" is on: without it every operation runs on its own. On PyTorch "auto" is off: Keras
+    calls its training step compiled with `torch.compile` experimental, and it is not measured here.
+    On TensorFlow "auto" is off where the network augments (the warp has no XLA kernel), with op
     determinism (XLA does not promise deterministic kernels; Keras' own rule), on a CPU (slower
     there: bench/README.md, "XLA on a CPU"), under several replicas (Keras leaves it off with
     tf.distribute) and on a TPU (TPUStrategy compiles every step with XLA anyway); on otherwise,
     which is a GPU training without augmentation and without determinism.
+
+    Raises:
+        ValueError: "on" for an augmented network on TensorFlow, which cannot compile its warp.
     """
-    augments_on_tensorflow = config.augment and keras.backend.backend() == "tensorflow"
+    backend = keras.backend.backend()
+    augments_on_tensorflow = config.augment and backend == "tensorflow"
+    if config.xla == "on" and augments_on_tensorflow:
+        raise ValueError("xla=on cannot train an augmented network on TensorFlow: the augmentation's "
+                         "warp has no XLA kernel there; set xla=auto (or off), or augment=false")
     if config.xla == "on":
         return True, "set in the configuration"
     if config.xla == "off":
         return False, "set in the configuration"
+    if backend == "jax":
+        return True, "JAX compiles the step with XLA (op by op it would run many times slower)"
+    if backend != "tensorflow":
+        return False, f"Keras' compiled step on {backend} (torch.compile) is not measured here"
     if augments_on_tensorflow:
         return False, _WARP_HAS_NO_XLA_KERNEL
     if config.deterministic:

@@ -1,0 +1,123 @@
+"""Keras' three backends (TensorFlow, JAX, PyTorch): which one runs, its version, the one job each does
+its own way (deterministic kernels), and the one line said where a job needs TensorFlow.
+
+The package requires no backend, as Keras itself does not; each has an extra (`mnist-cnn[tensorflow]`,
+`[jax]`, `[torch]`), and requirements.txt, `make` and the notebook's Colab setup install TensorFlow,
+the default. `choose_backend` runs on the package's import, before Keras loads: where the user chose
+none and TensorFlow is not installed, it takes JAX or PyTorch if one of them is, so that
+`pip install 'mnist-cnn[jax]'` is all a JAX user does. Nothing here imports Keras at module level.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+BACKENDS = ("tensorflow", "jax", "torch")
+# the distribution that carries each backend's version
+_DISTRIBUTIONS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+INSTALL_ONE = ("pip install 'mnist-cnn[tensorflow]' (the default; or [jax], or [torch] with "
+               "KERAS_BACKEND=jax or torch)")
+
+
+class TensorFlowRequiredError(RuntimeError):
+    """A job only TensorFlow does, asked for on another backend or without TensorFlow installed."""
+
+
+class NoBackendError(RuntimeError):
+    """Keras has no backend to run on: none of TensorFlow, JAX and PyTorch is installed."""
+
+
+def choose_backend() -> str | None:
+    """Set KERAS_BACKEND to JAX or PyTorch where nobody chose a backend, Keras has not loaded yet, and
+    TensorFlow (Keras' default) is not installed; returns what it set, or None."""
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules or _configured_in_keras_json():
+        return None
+    if _installed("tensorflow"):
+        return None
+    for name in ("jax", "torch"):
+        if _installed(name):
+            os.environ["KERAS_BACKEND"] = name
+            return name
+    return None
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _configured_in_keras_json() -> bool:
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        return bool(json.loads((home / "keras.json").read_text(encoding="utf-8")).get("backend"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_backend_installed() -> None:
+    """Raise `NoBackendError` in one line where the backend Keras will load is not installed."""
+    wanted = os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
+    if wanted in BACKENDS and not _installed(wanted):
+        chosen = "KERAS_BACKEND" in os.environ
+        raise NoBackendError(
+            f"Keras' backend {wanted} {'(KERAS_BACKEND) ' if chosen else '(its default) '}"
+            f"is not installed: {INSTALL_ONE}")
+
+
+def active() -> str:
+    """The backend Keras runs on in this process."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def version(name: str | None = None) -> str:
+    """The installed version of backend `name` (the active one by default)."""
+    name = name or active()
+    try:
+        return metadata.version(_DISTRIBUTIONS.get(name, name))
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def require_tensorflow(job: str) -> None:
+    """Raise `TensorFlowRequiredError` in one line saying what to install, unless Keras runs on
+    TensorFlow."""
+    backend = active()
+    if backend == "tensorflow":
+        return
+    how = ("set KERAS_BACKEND=tensorflow" if _installed("tensorflow")
+           else "pip install 'mnist-cnn[tensorflow]' and set KERAS_BACKEND=tensorflow")
+    raise TensorFlowRequiredError(f"{job} needs TensorFlow, and Keras runs on {backend} here: {how}")
+
+
+def make_deterministic() -> str:
+    """Ask the active backend for deterministic kernels by its own means; returns those means in words.
+
+    TensorFlow: `enable_op_determinism`. JAX: XLA's `--xla_gpu_deterministic_ops` flag (read when JAX
+    starts its GPU backend; XLA's CPU kernels are deterministic already). PyTorch:
+    `use_deterministic_algorithms`, with the cuBLAS workspace it asks for on a GPU.
+    """
+    backend = active()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        return "tf.config.experimental.enable_op_determinism()"
+    if backend == "jax":
+        flag = "--xla_gpu_deterministic_ops=true"
+        flags = os.environ.get("XLA_FLAGS", "")
+        if flag not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+        return f"XLA_FLAGS={flag} (XLA's CPU kernels are deterministic of themselves)"
+    if backend == "torch":
+        import torch
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        return "torch.use_deterministic_algorithms(True)"
+    return f"nothing: no means known for the {backend} backend"

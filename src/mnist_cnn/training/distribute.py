@@ -1,0 +1,144 @@
+"""How a run spreads over devices, on each backend, under one rule: the profile's batch is the global
+batch, and each replica takes an equal share of it.
+
+- TensorFlow: a tf.distribute strategy (TPUStrategy, MirroredStrategy over several GPUs or logical
+  CPUs, OneDeviceStrategy, or the default one).
+- JAX: Keras' distribution API, `keras.distribution.DataParallel` over the local devices (several GPUs,
+  TPU cores, or host CPUs that `XLA_FLAGS=--xla_force_host_platform_device_count=N` splits), which XLA
+  compiles as one program over the global batch: batch normalization sees the whole batch as is.
+  Several hosts join through `keras.distribution.initialize` before the run (docs/backends.md).
+- PyTorch: one device (Keras takes the GPU where there is one); several are refused in one line.
+
+`make_strategy` returns, whatever the backend, an object with `num_replicas_in_sync` and `scope()`,
+which holds both the model's building and its training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from mnist_cnn import backends
+from mnist_cnn.training.devices import tpu_present
+
+
+class KerasDistribution:
+    """A run's devices on JAX or PyTorch: Keras' `distribution` (None for the backend's default
+    device) and the number of replicas that share each batch."""
+
+    def __init__(self, distribution: Any = None, replicas: int = 1, platform: str = "cpu") -> None:
+        self.distribution = distribution
+        self.num_replicas_in_sync = replicas
+        self.platform = platform
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        if self.distribution is None:
+            yield
+            return
+        with self.distribution.scope():
+            yield
+
+
+def make_strategy(device: str = "auto"):
+    """The strategy for "auto", "cpu", "gpu", "mirrored" or "tpu" on the active backend.
+
+    "auto" takes a TPU where one is attached, every GPU where there are several (data-parallel), and
+    otherwise the backend's default device (one GPU if present, else the CPU); "mirrored" spreads over
+    every local device, the host's CPUs included where there is no accelerator.
+    """
+    backend = backends.active()
+    if backend == "tensorflow":
+        return _tensorflow_strategy(device)
+    if backend == "jax":
+        return _jax_distribution(device)
+    return _single_device(device, backend)
+
+
+def on_tpu(strategy) -> bool:
+    """Whether `strategy` trains on a TPU."""
+    if isinstance(strategy, KerasDistribution):
+        return strategy.platform == "tpu"
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
+def multi_step_breaks() -> bool:
+    """Whether Keras' multi-step loop (`steps_per_execution` above 1) fails here: under TensorFlow's
+    MirroredStrategy (a placeholder of the loop left unfed, Keras 3.15), and on PyTorch, whose
+    trainer accepts only 1."""
+    if backends.active() == "torch":
+        return True
+    if backends.active() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy)
+
+
+def whole_run_scope(strategy):
+    """The scope a whole run (building and `fit`) sits in: Keras' distribution on JAX, which `fit`
+    reads to shard each batch; nothing on TensorFlow, whose strategy the model keeps from its
+    building (`strategy.scope()`)."""
+    if isinstance(strategy, KerasDistribution):
+        return strategy.scope()
+    return contextlib.nullcontext()
+
+
+def _tensorflow_strategy(device: str):
+    import tensorflow as tf
+
+    if device == "tpu" or (device == "auto" and tpu_present()):
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    if device == "mirrored" or (device == "auto" and len(gpus) > 1):
+        replicas = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(replicas)
+    if device == "gpu":
+        if not gpus:
+            raise RuntimeError("device='gpu' was asked for, but TensorFlow sees no GPU")
+        return tf.distribute.OneDeviceStrategy(gpus[0])
+    if device == "cpu":
+        return tf.distribute.OneDeviceStrategy("/cpu:0")
+    return tf.distribute.get_strategy()
+
+
+def _jax_distribution(device: str) -> KerasDistribution:
+    import jax
+    import keras
+
+    accelerators = [d for d in jax.devices() if d.platform != "cpu"]
+    platform = accelerators[0].platform if accelerators else "cpu"
+    if device == "tpu" and platform != "tpu":
+        raise RuntimeError("device='tpu' was asked for, but JAX sees no TPU")
+    if device == "gpu" and platform != "gpu":
+        raise RuntimeError("device='gpu' was asked for, but JAX sees no GPU")
+    if device == "cpu":
+        cpus = keras.distribution.list_devices("cpu")
+        return KerasDistribution(keras.distribution.DataParallel(devices=cpus[:1]), 1, "cpu")
+    local = keras.distribution.list_devices(platform)
+    if device == "mirrored" or (device in ("auto", "tpu") and len(local) > 1):
+        return KerasDistribution(keras.distribution.DataParallel(devices=local), len(local), platform)
+    return KerasDistribution(None, 1, platform)
+
+
+def _single_device(device: str, backend: str) -> KerasDistribution:
+    from mnist_cnn.training.devices import list_gpus
+
+    if device in ("mirrored", "tpu"):
+        raise RuntimeError(f"device={device!r} is not available on the {backend} backend: this project "
+                           "spreads a run over several devices with TensorFlow or JAX "
+                           "(KERAS_BACKEND=tensorflow or jax)")
+    gpus = list_gpus()
+    if device == "gpu" and not gpus:
+        raise RuntimeError(f"device='gpu' was asked for, but {backend} sees no GPU")
+    if device == "cpu" and gpus and os.environ.get("KERAS_TORCH_DEVICE") != "cpu":
+        raise RuntimeError("device='cpu' on PyTorch with a GPU present: Keras takes the GPU; start "
+                           "with KERAS_TORCH_DEVICE=cpu to train on the CPU")
+    return KerasDistribution(None, 1, "gpu" if gpus else "cpu")
