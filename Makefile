@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PROFILE ?= full
 
-.PHONY: setup browser run test test-colab test-keras-matrix test-compat bench clean
+.PHONY: setup browser run test test-colab test-keras-matrix test-compat test-backends bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,35 @@ test-colab: setup
 # training, resume and saving in each Keras the floor allows; environments are kept under .runtimes/
 test-keras-matrix: setup
 	$(BIN)/python -m pytest --runtimes -m runtimes tests/runtimes/test_keras_matrix.py
+
+# Keras' other backends, each in an environment built from the registries without TensorFlow: JAX
+# (jax's CPU build), and PyTorch (2.13.0: the CPU build on this project's machines' disk; any other
+# version is a CUDA download of several GB). In each, with KERAS_BACKEND set: every module imports,
+# train with a kill and a resume, the same weights twice, a run from another backend refused, two
+# devices on JAX, the smoke notebook; then every backend's saved models load in every backend.
+BACKENDS_DIR ?= .runtimes/backends
+BACKEND_TESTS = tests/backends/test_backends.py tests/test_notebook.py::test_notebook_runs_end_to_end_with_the_smoke_profile
+JAX_ENV = $(BACKENDS_DIR)/jax
+TORCH_ENV = $(BACKENDS_DIR)/torch
+$(BACKENDS_DIR)/%/.installed: pyproject.toml requirements.txt setup.py
+	rm -rf $(BACKENDS_DIR)/$*
+	$(PYTHON) -m venv $(BACKENDS_DIR)/$*
+	$(BACKENDS_DIR)/$*/bin/python -m pip install --quiet --upgrade pip
+	$(BACKENDS_DIR)/$*/bin/python -m pip install --quiet $(if $(filter torch,$*),torch==2.13.0,jax) \
+		-e ".[$*,notebook]" "pytest>=8,<10"
+	$(BACKENDS_DIR)/$*/bin/python -m ipykernel install --prefix $(BACKENDS_DIR)/$* --name python3 >/dev/null
+	touch $@
+
+test-backends: setup $(JAX_ENV)/.installed $(TORCH_ENV)/.installed
+	rm -rf $(BACKENDS_DIR)/models
+	$(BIN)/python -m pytest --backends -m backends -p no:cacheprovider -q tests/backends
+	KERAS_BACKEND=jax $(JAX_ENV)/bin/python -m pytest --backends -p no:cacheprovider -q $(BACKEND_TESTS)
+	KERAS_BACKEND=torch $(TORCH_ENV)/bin/python -m pytest --backends -p no:cacheprovider -q $(BACKEND_TESTS)
+	for env in $(VENV) $(JAX_ENV) $(TORCH_ENV); do \
+		backend=$$(case $$env in *jax) echo jax;; *torch) echo torch;; *) echo tensorflow;; esac); \
+		KERAS_BACKEND=$$backend $$env/bin/python -m pytest --backends -p no:cacheprovider -q \
+			-k "every_backends_models" tests/backends || exit 1; \
+	done
 
 bench: setup
 	$(BIN)/python bench/load_bench.py

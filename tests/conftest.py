@@ -19,18 +19,25 @@ def pytest_addoption(parser):
         "--runtimes", action="store_true",
         help="also run the tests that build users' runtimes (Colab's, older Keras); default: off",
     )
+    parser.addoption(
+        "--backends", action="store_true",
+        help="also run the tests `make test-backends` runs in each Keras backend's environment; default: off",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
     """A test that needs the session's trained model trains one: it is slow, whatever its marks say,
     so `pytest -m "not slow"` trains nothing. The runtimes tests build environments from the registries
-    (minutes): they run only with --runtimes, whatever -m says."""
+    (minutes): they run only with --runtimes, whatever -m says; the backends tests only with --backends."""
     kept, dropped = [], []
     for item in items:
         if "trained" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
         runtimes = item.get_closest_marker("runtimes") is not None
-        (dropped if runtimes and not config.getoption("--runtimes") else kept).append(item)
+        backends = item.get_closest_marker("backends") is not None
+        skip = ((runtimes and not config.getoption("--runtimes"))
+                or (backends and not config.getoption("--backends")))
+        (dropped if skip else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

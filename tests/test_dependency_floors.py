@@ -49,3 +49,14 @@ def test_installed_versions_satisfy_every_bound():
     for name, requirement in pyproject_dependencies().items():
         installed = version(name)
         assert requirement.specifier.contains(installed, prereleases=True), (name, installed)
+
+
+def test_the_package_requires_no_backend_and_offers_one_extra_for_each():
+    """Like Keras: no backend among the dependencies; requirements.txt (what `make`, CI and the
+    notebook install) takes TensorFlow with the bounds of the `tensorflow` extra."""
+    text = (ROOT / "pyproject.toml").read_text()
+    assert not {"tensorflow", "jax", "torch"} & set(pyproject_dependencies())
+    for backend in ("tensorflow", "jax", "torch"):
+        assert re.search(rf'^{backend} = \["{backend}>=', text, re.MULTILINE), backend
+    extra = Requirement(re.search(r'^tensorflow = \["([^"]+)"\]', text, re.MULTILINE).group(1))
+    assert requirements_txt()["tensorflow"].specifier == extra.specifier

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -102,10 +103,15 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
     assert noise_in(nb) == []
     samples = sorted(p.name for p in (ROOT / "data" / "samples").iterdir() if p.suffix in (".png", ".jpg"))
     assert all(f"{name}: " in printed for name in samples) and printed.count("top 3:") == len(samples)
-    assert "mnist_cnn.tflite" in printed and "predicts as the Keras model does" in printed
     # the draw-a-digit page is not started: headless, or (in `make test-compat`) without Gradio
     gradio = importlib.util.find_spec("gradio") is not None
     assert ("skipped: this run is headless" if gradio else "skipped: the page needs Gradio") in printed
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # make test-backends runs it on each
+    assert f"Keras on {dict(tensorflow='TensorFlow', jax='JAX', torch='PyTorch')[backend]} " in printed
+    if backend != "tensorflow":
+        assert f"skipped: the LiteRT export goes through TensorFlow, and Keras runs on {backend}" in printed
+        return
+    assert "mnist_cnn.tflite" in printed and "predicts as the Keras model does" in printed
     assert (tmp_path / "models" / "mnist_cnn.tflite").stat().st_size > 0
 
 

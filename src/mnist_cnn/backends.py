@@ -33,11 +33,14 @@ class NoBackendError(RuntimeError):
 
 
 def choose_backend() -> str | None:
-    """Set KERAS_BACKEND to JAX or PyTorch where nobody chose a backend, Keras has not loaded yet, and
-    TensorFlow (Keras' default) is not installed; returns what it set, or None."""
-    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules or _configured_in_keras_json():
+    """Set KERAS_BACKEND to JAX or PyTorch where nobody set it, Keras has not loaded yet, and the
+    backend Keras would load (keras.json's, else TensorFlow) is not installed; returns what it set.
+
+    keras.json does not count as a choice when its backend is missing: Keras writes "tensorflow"
+    there the first time it runs, whatever was installed then."""
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
         return None
-    if _installed("tensorflow"):
+    if _installed(_configured_in_keras_json() or "tensorflow"):
         return None
     for name in ("jax", "torch"):
         if _installed(name):
@@ -50,22 +53,23 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _configured_in_keras_json() -> bool:
+def _configured_in_keras_json() -> str | None:
     home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
     try:
-        return bool(json.loads((home / "keras.json").read_text(encoding="utf-8")).get("backend"))
+        backend = json.loads((home / "keras.json").read_text(encoding="utf-8")).get("backend")
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
+    return backend if backend in BACKENDS else None
 
 
 def check_backend_installed() -> None:
     """Raise `NoBackendError` in one line where the backend Keras will load is not installed."""
-    wanted = os.environ.get("KERAS_BACKEND", "").strip() or "tensorflow"
+    chosen = os.environ.get("KERAS_BACKEND", "").strip()
+    configured = _configured_in_keras_json()
+    wanted = chosen or configured or "tensorflow"
     if wanted in BACKENDS and not _installed(wanted):
-        chosen = "KERAS_BACKEND" in os.environ
-        raise NoBackendError(
-            f"Keras' backend {wanted} {'(KERAS_BACKEND) ' if chosen else '(its default) '}"
-            f"is not installed: {INSTALL_ONE}")
+        source = "KERAS_BACKEND" if chosen else ("keras.json" if configured else "its default")
+        raise NoBackendError(f"Keras' backend {wanted} ({source}) is not installed: {INSTALL_ONE}")
 
 
 def active() -> str:

@@ -38,8 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(err))
     if not args.tf_logs:
         _hide_native_logs()
+    from mnist_cnn.backends import NoBackendError, TensorFlowRequiredError, check_backend_installed
     from mnist_cnn.io.errors import InputFileError  # a CSV, image or model file that cannot be used
     from mnist_cnn.serving.export import ExportError
+
+    try:
+        check_backend_installed()
+    except NoBackendError as err:
+        print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
                 "demo": _demo}
@@ -52,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (InputFileError, ExportError, BadInputError, OSError) as err:
+    except (InputFileError, ExportError, BadInputError, TensorFlowRequiredError, OSError) as err:
         print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

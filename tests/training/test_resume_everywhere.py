@@ -12,7 +12,6 @@ policy, device kind and switch at least once.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -28,29 +27,9 @@ from mnist_cnn.training import loop
 from mnist_cnn.training.devices import Gpu
 from mnist_cnn.training.run_state import ResumeMismatchError
 from tests.conftest import ROOT
+from tests.killable import killable_train
 
 pytestmark = pytest.mark.slow
-
-# `mnist-cnn train` that SIGKILLs itself once the resume point after epoch argv[1] is saved (0: never);
-# with TWO_CPUS set, the CPU is first split into two logical devices, as two GPUs would be
-KILLABLE_TRAIN = """
-import os, signal, sys
-if os.environ.get("TWO_CPUS"):
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from mnist_cnn.training import run_state
-kill_after, save = int(sys.argv[1]), run_state.save_resume_point
-def save_then_die(model, run_dir, epochs_done, *args, **kwargs):
-    save(model, run_dir, epochs_done, *args, **kwargs)
-    if epochs_done == kill_after:
-        os.kill(os.getpid(), signal.SIGKILL)
-run_state.save_resume_point = save_then_die
-from mnist_cnn.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
-
-SMALL = ["--set", "train_limit=800", "--set", "val_size=200", "--set", "test_limit=300"]
 
 # (case, settings, device, two logical CPUs): each policy, the weight average on and off, determinism
 # on and off with XLA where "auto" would compile, the default device, an explicit one, two replicas
@@ -66,14 +45,7 @@ CASES = [
 
 
 def _train(tmp_path, settings, device, two_cpus, kill_after):
-    args = ["train", "--profile", "smoke", "--epochs", "2", "--device", device,
-            "--data-dir", str(ROOT / "data"), "--models-dir", str(tmp_path / "models"),
-            "--figures-dir", str(tmp_path / "figures"), "--run-dir", str(tmp_path / "run"), *SMALL]
-    for setting in settings:
-        args += ["--set", setting]
-    env = {**os.environ, **({"TWO_CPUS": "1"} if two_cpus else {})}
-    return subprocess.run([sys.executable, "-c", KILLABLE_TRAIN, str(kill_after), *args],
-                          capture_output=True, text=True, timeout=400, env=env)
+    return killable_train(tmp_path, settings, device, kill_after, {"TWO_CPUS": "1"} if two_cpus else None)
 
 
 @pytest.mark.parametrize("case, settings, device, two_cpus", CASES, ids=[c[0] for c in CASES])

@@ -5,8 +5,9 @@ Formats (the name on the command line, then Keras' own):
 - `tflite` (`litert`): one .tflite file for phones and microcontrollers (LiteRT, formerly TF Lite);
 - `onnx`: one .onnx file for ONNX Runtime and everything that reads ONNX; needs the `export` extra
   (`pip install "mnist-cnn[export]"`: tf2onnx, onnx, onnxruntime).
-Every export is reloaded by its own runtime and compared with the Keras model before it is moved to
-its final name, so a file that exists there predicts as the model does.
+Each needs Keras on TensorFlow (elsewhere, one line says what to install). Every export is reloaded
+by its own runtime and compared with the Keras model before it is moved to its final name, so a file
+that exists there predicts as the model does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_cnn import backends
 from mnist_cnn.io.native_logs import restore_native_stderr, silence_native_stderr
 
 FORMATS: dict[str, tuple[str, str]] = {  # name -> (Keras format, file suffix or folder ending)
@@ -82,9 +84,12 @@ def export_model(
     Raises:
         ExportError: the format needs a package that is not installed, the export failed, or the
             reloaded export predicts differently from the model.
+        TensorFlowRequiredError: Keras runs on another backend.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    # each format goes through TensorFlow's converters here (ONNX through tf2onnx)
+    backends.require_tensorflow(f"the {fmt} export")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     if sample is None:

@@ -74,7 +74,9 @@ def training_norm(config: Config, replicas: int = 1):
     whatever the replicas, and with it every weight's path in a resume point: a run goes on across
     replica counts. Each has the saved layer's variables."""
     layer = FusedBatchNormalization if config.architecture == "fast" else layers.BatchNormalization
-    if replicas == 1:
+    # on JAX, Keras' DataParallel compiles one program over the global batch, whose statistics are
+    # the whole batch's already (and Keras takes `synchronized` on TensorFlow only)
+    if replicas == 1 or keras.backend.backend() != "tensorflow":
         return layer
 
     def synchronized(**kwargs) -> layers.BatchNormalization:
