@@ -12,7 +12,9 @@ GPU), each epoch's seconds, train seconds (inside fit) and test accuracy for eac
 the targets are stated in.
 
 Run: `python bench/train_bench.py [--only quick,keras-io] [--seeds 1,2,3] [--seeded quick,full]
-[--set epochs=3] [--isa AVX2] [--onednn off] [--precision float32] [--json out.json]`. `--isa AVX2`
+[--set epochs=3] [--isa AVX2] [--onednn off] [--precision float32] [--backend jax] [--json out.json]`.
+`--backend` trains every recipe on Keras' JAX or PyTorch backend (run with that environment's
+interpreter, e.g. .runtimes/backends/jax/bin/python); the oneDNN options concern TensorFlow only. `--isa AVX2`
 holds oneDNN to AVX2 (ONEDNN_MAX_CPU_ISA), so an AVX-512 machine computes as most people's CPUs do;
 `--onednn off` runs every recipe on Eigen's kernels, as TensorFlow does by default on CPUs without
 AVX512-VNNI, AVX512-BF16 or AMX (the package turns oneDNN's on: training/onednn.py). The cap, the
@@ -142,6 +144,21 @@ RECIPES = {
 }
 DEFAULT_RECIPES = ("keras-io", "original", "quick", "full")  # the ensemble on request: nine trainings
 PEERS = ("keras-io", "original")  # as written: their users get TensorFlow's default kernels
+
+
+def run_on_backend(name: str | None) -> None:
+    """Restart this process with KERAS_BACKEND=`name` unless Keras already runs on it (Keras chooses
+    its backend once, on import); stop with one line where this interpreter lacks it."""
+    import importlib.util
+    import os
+
+    if name is None or keras.backend.backend() == name:
+        return
+    if importlib.util.find_spec(name) is None:
+        sys.exit(f"--backend {name}: {name} is not installed for {sys.executable}; run with "
+                 f".runtimes/backends/{name}/bin/python (make test-backends builds it)")
+    os.environ["KERAS_BACKEND"] = name
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
 
 def peer_in_child(name: str, seeds: list[int], onednn: str) -> tuple[dict[int, dict], dict]:
@@ -274,6 +291,14 @@ def main() -> None:
     )
     add_kernel_options(parser)
     parser.add_argument(
+        "--backend",
+        default=None,
+        choices=("tensorflow", "jax", "torch"),
+        help="Keras' backend for every recipe, the peers included: sets KERAS_BACKEND and restarts; the "
+        "interpreter must have it (make test-backends builds .runtimes/backends/jax and torch) "
+        "(default: KERAS_BACKEND's, else TensorFlow)",
+    )
+    parser.add_argument(
         "--peers-onednn",
         default="same",
         choices=("same", "on", "off"),
@@ -294,6 +319,7 @@ def main() -> None:
         help="also write the results here as JSON (default: none)",
     )
     args = parser.parse_args()
+    run_on_backend(args.backend)
     apply_kernel_options(args)
     if args.precision != "auto":
         args.set = [f"precision={args.precision}", *args.set]
@@ -303,12 +329,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     policy, reason = choose_precision(args.precision, "auto")
-    print(f"On {device_description()}: {cpu_description()}; precision {args.precision!r} gives {policy} "
-          f"here ({reason})", flush=True)
+    print(f"On {device_description()}: {cpu_description()}; Keras on {keras.backend.backend()}; precision "
+          f"{args.precision!r} gives {policy} here ({reason})", flush=True)
     kernels = onednn_state()
     print(f"oneDNN's CPU kernels: {describe_onednn(kernels)}", flush=True)
-    execution = {"isa_cap": isa_cap(), "precision_setting": args.precision, "precision": policy,
-                 "precision_reason": reason, "onednn_kernels": kernels}
+    execution = {"backend": keras.backend.backend(), "isa_cap": isa_cap(),
+                 "precision_setting": args.precision, "precision": policy, "precision_reason": reason,
+                 "onednn_kernels": kernels}
     if args.search:
         if only[0] not in ("quick", "full"):
             parser.error("--search tries settings of the quick or full profile: pass --only quick or full")

@@ -286,7 +286,8 @@ def running_headless() -> bool:
     them from their own process, which is found among this process's parents (or is this process,
     for code that a test runs directly).
     """
-    if importlib.util.find_spec("google.colab") is not None:
+    # find_spec("google.colab") raises where no "google" package is installed at all
+    if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
         return False
     try:
         import psutil
