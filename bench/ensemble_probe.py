@@ -29,7 +29,7 @@ from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import load_dataset, to_model_input
 from mnist_cnn.model import LOGITS
 from mnist_cnn.training.devices import cpu_description
-from mnist_cnn.training.ensemble import train_ensemble
+from mnist_cnn.training.loop import train
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def main() -> None:
         config = base.with_settings([*group.settings, f"members={group.members}"])
         config.run_dir = args.run_root / f"{args.profile}-{group.slug}"
         print(f"\n{group.members} members, {group.label} (in {config.run_dir})", flush=True)
-        result = train_ensemble(config, data, report=lambda line: print("  " + line, flush=True))
+        result = train(config, data, report=lambda line: print("  " + line, flush=True))
         members = [(f"{group.label} #{k}", member_logits(m.model, data.val_x), m.train_seconds)
                    for k, m in enumerate(result.members, start=1)]
         trained.append({"label": group.label, "members": members, "first_seed": config.seed,

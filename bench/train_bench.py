@@ -29,12 +29,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Keras chooses its backend once, when it is imported: --backend goes into the environment first
+if "--backend" in sys.argv[:-1]:
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
 import keras
 import numpy as np
@@ -53,7 +58,6 @@ from mnist_cnn.training.devices import (
     device_description,
     isa_cap,
 )
-from mnist_cnn.training.ensemble import train_ensemble
 from mnist_cnn.training.loop import train
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
 
@@ -96,8 +100,7 @@ def profile_run(profile: str, seed: int, settings: list[str], read_test: bool = 
             profile, seed=seed, data_dir=ROOT / "data", run_dir=Path(scratch) / "run"
         ).with_settings(settings)
         ds = load_dataset(config)
-        trainer = train_ensemble if config.members > 1 else train
-        result = trainer(config, ds, report=lambda line: print(f"  [{profile} {seed}] {line}", flush=True))
+        result = train(config, ds, report=lambda line: print(f"  [{profile} {seed}] {line}", flush=True))
     accuracy = test_accuracy(result.model, ds.test_x, ds.test_y) if read_test else None
     seconds = [s for member in (result.members or [result]) for s in member.history["seconds"]]
     out = _result(result.train_seconds, accuracy, seconds, result.precision)
@@ -146,19 +149,13 @@ DEFAULT_RECIPES = ("keras-io", "original", "quick", "full")  # the ensemble on r
 PEERS = ("keras-io", "original")  # as written: their users get TensorFlow's default kernels
 
 
-def run_on_backend(name: str | None) -> None:
-    """Restart this process with KERAS_BACKEND=`name` unless Keras already runs on it (Keras chooses
-    its backend once, on import); stop with one line where this interpreter lacks it."""
-    import importlib.util
-    import os
-
-    if name is None or keras.backend.backend() == name:
-        return
-    if importlib.util.find_spec(name) is None:
-        sys.exit(f"--backend {name}: {name} is not installed for {sys.executable}; run with "
-                 f".runtimes/backends/{name}/bin/python (make test-backends builds it)")
-    os.environ["KERAS_BACKEND"] = name
-    os.execv(sys.executable, [sys.executable, *sys.argv])
+def check_backend(name: str | None) -> None:
+    """Stop with one line where Keras does not run on `name` (set before it was imported, above):
+    the interpreter lacks that backend."""
+    if name is not None and keras.backend.backend() != name:
+        sys.exit(f"--backend {name}: Keras runs on {keras.backend.backend()}; {name} is not installed "
+                 f"for {sys.executable}: run with .runtimes/backends/{name}/bin/python (make "
+                 "test-backends builds it)")
 
 
 def peer_in_child(name: str, seeds: list[int], onednn: str) -> tuple[dict[int, dict], dict]:
@@ -294,8 +291,8 @@ def main() -> None:
         "--backend",
         default=None,
         choices=("tensorflow", "jax", "torch"),
-        help="Keras' backend for every recipe, the peers included: sets KERAS_BACKEND and restarts; the "
-        "interpreter must have it (make test-backends builds .runtimes/backends/jax and torch) "
+        help="Keras' backend for every recipe, the peers included (KERAS_BACKEND, set before Keras "
+        "loads); the interpreter must have it (make test-backends builds .runtimes/backends/jax and torch) "
         "(default: KERAS_BACKEND's, else TensorFlow)",
     )
     parser.add_argument(
@@ -319,7 +316,7 @@ def main() -> None:
         help="also write the results here as JSON (default: none)",
     )
     args = parser.parse_args()
-    run_on_backend(args.backend)
+    check_backend(args.backend)
     apply_kernel_options(args)
     if args.precision != "auto":
         args.set = [f"precision={args.precision}", *args.set]

@@ -39,10 +39,10 @@ def noise_in(notebook: dict) -> list[str]:
     return found
 
 
-def execute(tmp_path, name: str, **parameters) -> dict:
+def execute(tmp_path, name: str, source=NOTEBOOK, **parameters) -> dict:
     out = tmp_path / f"{name}.ipynb"
     papermill.execute_notebook(
-        str(NOTEBOOK), str(out), parameters={"profile": "smoke", **parameters}, cwd=str(tmp_path),
+        str(source), str(out), parameters={"profile": "smoke", **parameters}, cwd=str(tmp_path),
         kernel_name="python3", execution_timeout=600, progress_bar=False,
     )
     return json.loads(out.read_text())
@@ -113,6 +113,29 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
         return
     assert "mnist_cnn.tflite" in printed and "predicts as the Keras model does" in printed
     assert (tmp_path / "models" / "mnist_cnn.tflite").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_layer_edited_in_the_notebook_is_trained_and_saved(tmp_path):
+    """A student adds a layer to the notebook's `build_network` and runs all: the saved model has it."""
+    nb = json.loads(NOTEBOOK.read_text())
+    anchor = '    logits = layers.Dense(config.num_classes, name="logits")(x)\n'
+    (cell,) = [c for c in nb["cells"] if anchor in c["source"]]
+    cell["source"].insert(cell["source"].index(anchor),
+                          '    x = layers.Dense(24, activation="relu", name="student_edit")(x)\n')
+    edited = tmp_path / "edited.ipynb"
+    edited.write_text(json.dumps(nb))
+    shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns(".cache"))
+    done = execute(tmp_path, "run", source=edited, data_dir=str(tmp_path / "data"),
+                   models_dir=str(tmp_path / "models"), figures_dir=str(tmp_path / "figures"),
+                   run_dir=str(tmp_path / "run"))
+    assert outputs_of(done, "error") == []
+    import keras
+
+    for name in ("mnist_cnn.keras", "mnist_cnn.h5"):
+        model = keras.saving.load_model(tmp_path / "models" / name, compile=False)
+        assert model.get_layer("student_edit").units == 24, name
+        assert model.get_layer("logits").input.shape[-1] == 24
 
 
 @pytest.mark.slow

@@ -5,12 +5,14 @@ a float32 softmax, nothing but built-in Keras layers, so a saved copy loads in a
 package. `build_model` wraps it for training with the random augmentation (this package's
 `RandomAffine`), which is active only in training and never part of a saved model.
 
-Two architectures share one builder:
+Two architectures, one function each (`build_classifier` picks by `config.architecture`):
 - "original", the original project's recipe: three augmentation layers in a row (rotation, zoom,
   translation), two blocks of Conv2D + BatchNorm + MaxPool + Dropout, Dense + BatchNorm + Dropout.
 - "fast", this project's: the same augmentation as a single affine warp per batch (one resampling
   instead of three, which is what costs time on a CPU), conv blocks without biases before their
   BatchNorm, and an optional dense layer.
+The notebook writes the same network out as its own Keras code, for a student to edit; a test holds
+the two equal (tests/test_recipe.py).
 Digits are never flipped, and the border a warp uncovers is filled black, as MNIST's background is.
 """
 
@@ -128,37 +130,62 @@ def build_classifier(
 
     `norm` makes its batch-norm layers: Keras' own by default, which is what is saved. Training may
     pass another with the same variables and arithmetic (`training.fused_norm.training_norm`: a
-    fused kernel on one device, statistics over the whole batch on several); the weights are the same.
+    fused kernel on one device); the weights are the same.
+    """
+    if config.architecture == "original":
+        return build_original_network(config, norm)
+    return build_fast_network(config, norm)
+
+
+def build_original_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
+    """The original project's network: Conv2D + BatchNorm + MaxPool + Dropout blocks, then Dense +
+    BatchNorm + Dropout."""
+    inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
+    x = inputs
+    for filters in config.conv_filters:
+        x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
+        x = norm()(x)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(config.dropout)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(config.dense_units, activation="relu")(x)
+    x = norm()(x)
+    x = layers.Dropout(0.5)(x)
+    return _softmax_head(inputs, x, config)
+
+
+def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
+    """This project's network: blocks of 3x3 convolutions (no bias: batch norm shifts), each block's
+    last one max-pooled, every convolution followed by batch norm and ReLU; an optional dense layer.
+
+    Pooling goes before the normalisation, not after: batch norm over a quarter of the activations
+    costs a quarter as much. The two orders are the same network only where the normalisation's
+    per-channel scale is positive (max-pooling commutes with ReLU and with any increasing map, not
+    with a negative scale); this order is simply the one trained, and the saved model keeps it.
+    Momentum 0.9: the moving statistics must keep up with a one-cycle schedule's short runs.
     """
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
-    if config.architecture == "original":
-        for filters in config.conv_filters:
-            x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
-            x = norm()(x)
-            x = layers.MaxPooling2D()(x)
-            x = layers.Dropout(config.dropout)(x)
-        x = layers.Flatten()(x)
-        x = layers.Dense(config.dense_units, activation="relu")(x)
-        x = norm()(x)
-        x = layers.Dropout(0.5)(x)
-    else:
-        for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
-            for index in range(convs):
-                x = _unit(
-                    layers.Conv2D,
-                    filters,
-                    config,
-                    pool=index == convs - 1,
-                    norm=norm,
-                    kernel_size=3,
-                    padding=config.padding,
-                )(x)
-        x = layers.Flatten()(x)
-        if config.dense_units:
-            x = layers.Dropout(config.dropout)(x)
-            x = _unit(layers.Dense, config.dense_units, config, norm=norm)(x)
+    for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
+        for index in range(convs):
+            x = layers.Conv2D(filters, 3, padding=config.padding, use_bias=not config.batch_norm)(x)
+            if index == convs - 1:
+                x = layers.MaxPooling2D()(x)
+            if config.batch_norm:
+                x = norm(momentum=0.9)(x)
+            x = layers.Activation("relu")(x)
+    x = layers.Flatten()(x)
+    if config.dense_units:
         x = layers.Dropout(config.dropout)(x)
+        x = layers.Dense(config.dense_units, use_bias=not config.batch_norm)(x)
+        if config.batch_norm:
+            x = norm(momentum=0.9)(x)
+        x = layers.Activation("relu")(x)
+    x = layers.Dropout(config.dropout)(x)
+    return _softmax_head(inputs, x, config)
+
+
+def _softmax_head(inputs, x, config: Config) -> keras.Model:
     logits = layers.Dense(config.num_classes, name=LOGITS)(x)
     # float32 even under a mixed-precision policy: probabilities must sum to 1 to float32 precision
     outputs = layers.Activation("softmax", dtype="float32", name=PROBABILITIES)(logits)
@@ -166,19 +193,23 @@ def build_classifier(
 
 
 def build_model(
-    config: Config, norm: Callable[..., layers.Layer] = layers.BatchNormalization
+    config: Config,
+    norm: Callable[..., layers.Layer] = layers.BatchNormalization,
+    network: Callable[..., keras.Model] = build_classifier,
+    augmentation: Callable[[Config], layers.Layer] = build_augmentation,
 ) -> keras.Model:
-    """The training model: the augmentation (if any) in front of the classifier, which it holds by name.
+    """The training model: `augmentation` (if the config augments) in front of the classifier that
+    `network(config, norm)` builds, which it holds by name.
 
-    `classifier_of(model)` gives back the classifier, whose batch-norm layers `norm` makes (see
-    `build_classifier`); `train` copies its weights into a plain `build_classifier`, the part that is
-    saved.
+    `classifier_of(model)` gives back the classifier; `train` copies its weights into a plain
+    `network(config)`, the part that is saved. A recipe (`training.recipe`) passes its own `network`
+    and `augmentation`: the notebook's.
     """
-    classifier = build_classifier(config, norm)
+    classifier = network(config, norm)
     if not config.augment:
         return classifier
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
-    outputs = classifier(build_augmentation(config)(inputs))
+    outputs = classifier(augmentation(config)(inputs))
     return keras.Model(inputs, outputs, name=TRAINING_MODEL_PREFIX + classifier.name)
 
 
@@ -187,30 +218,3 @@ def classifier_of(model: keras.Model) -> keras.Model:
     if model.name.startswith(TRAINING_MODEL_PREFIX):
         return model.get_layer(model.name.removeprefix(TRAINING_MODEL_PREFIX))
     return model
-
-
-def _unit(layer_type, units: int, config: Config, pool: bool = False,
-          norm=layers.BatchNormalization, **kwargs):
-    """layer -> [2x2 max-pool] -> BatchNorm -> ReLU; without batch norm, layer with bias and ReLU.
-
-    Pooling goes before the normalisation, not after: BatchNorm over a quarter of the activations costs
-    a quarter as much. The two orders are the same network only where the normalisation's per-channel
-    scale is positive (max-pooling commutes with ReLU and with any increasing map, not with a
-    negative scale); this order is simply the one trained, and the saved model keeps it. `norm` is
-    the normalisation layer: Keras' BatchNormalization is not a fused kernel, and on a CPU it costs
-    twice the convolution it follows on the full-size maps, so training passes a fused one
-    (`training.fused_norm`; bench/layer_probe.py has the measurements).
-    """
-
-    def apply(x):
-        if not config.batch_norm:
-            x = layer_type(units, activation="relu", **kwargs)(x)
-            return layers.MaxPooling2D()(x) if pool else x
-        x = layer_type(units, use_bias=False, **kwargs)(x)
-        if pool:
-            x = layers.MaxPooling2D()(x)
-        # momentum 0.9: the moving statistics must keep up with a one-cycle schedule's short runs
-        x = norm(momentum=0.9)(x)
-        return layers.Activation("relu")(x)
-
-    return apply

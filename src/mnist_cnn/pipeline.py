@@ -29,7 +29,7 @@ from mnist_cnn.io.switch import finish_switch_over, switch_over
 from mnist_cnn.serving import run_files
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
-from mnist_cnn.training.ensemble import member_config, member_run_dirs, train_ensemble
+from mnist_cnn.training.ensemble import member_config, member_run_dirs
 from mnist_cnn.training.onednn import onednn_state
 from mnist_cnn.training.progress import Progress
 from mnist_cnn.training.run_state import clear_resume_point
@@ -37,6 +37,7 @@ from mnist_cnn.training.run_state import clear_resume_point
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
            "run", "save", "save_model"]
 from mnist_cnn.training.loop import TrainResult, train
+from mnist_cnn.training.recipe import PACKAGE_RECIPE, Recipe
 
 
 @dataclass
@@ -74,16 +75,17 @@ def load(
 
 def fit(
     run: Run,
+    recipe: Recipe = PACKAGE_RECIPE,
     report: Callable[[str], None] | None = None,
     fresh: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> TrainResult:
-    """Train (or resume) the model of `run`, holding its run directory against other runs. `report`
-    hears a line per epoch, `progress` a `Progress` within each (see `training.loop.train`)."""
+    """Train (or resume) `recipe` on the data of `run` (the package's recipe by default; the notebook
+    passes its own), holding its run directory against other runs. `report` hears a line per epoch,
+    `progress` a `Progress` within each (see `training.loop.train`)."""
     config = run.config
     with directory_lock(config.run_dir):
-        trainer = train_ensemble if config.members > 1 else train
-        run.result = trainer(config, run.dataset, report=report, fresh=fresh, progress=progress)
+        run.result = train(config, run.dataset, report=report, fresh=fresh, progress=progress, recipe=recipe)
     run.model = run.result.model
     return run.result
 

@@ -10,7 +10,7 @@ import pytest
 from mnist_cnn.config import Config
 from mnist_cnn.io.native_logs import KNOWN_NOISE
 from mnist_cnn.model import RandomAffine, build_model
-from mnist_cnn.training import devices
+from mnist_cnn.training import devices, distribute
 from mnist_cnn.training.devices import Gpu, Placement
 from mnist_cnn.training.xla import choose_xla
 
@@ -51,12 +51,12 @@ def test_the_placement_names_the_card_its_capability_and_the_replicas():
     import tensorflow as tf
 
     default = tf.distribute.get_strategy()
-    on_t4 = devices.resolve_placement(default, "auto", gpus=[T4])
+    on_t4 = distribute.resolve_placement(default, "auto", gpus=[T4])
     assert on_t4 == Placement("gpu", "Tesla T4", 1, "7.5")
     assert on_t4.describe() == "GPU Tesla T4 (compute capability 7.5)"
-    on_cpu = devices.resolve_placement(tf.distribute.OneDeviceStrategy("/cpu:0"), "cpu", gpus=[T4])
+    on_cpu = distribute.resolve_placement(tf.distribute.OneDeviceStrategy("/cpu:0"), "cpu", gpus=[T4])
     assert on_cpu.kind == "cpu" and on_cpu.compute_capability is None and "cores" in on_cpu.name
-    assert devices.resolve_placement(default, "auto", gpus=[]).kind == "cpu"
+    assert distribute.resolve_placement(default, "auto", gpus=[]).kind == "cpu"
     assert Placement("gpu", "Tesla T4", 2, "7.5").describe().endswith(", 2 replicas")
     assert on_t4.to_dict() == {"kind": "gpu", "name": "Tesla T4", "replicas": 1, "compute_capability": "7.5"}
 

@@ -23,7 +23,7 @@ import pytest
 
 from mnist_cnn.config import Config
 from mnist_cnn.keras_compat import weight_average_pairs
-from mnist_cnn.training import loop
+from mnist_cnn.training import loop, session
 from mnist_cnn.training.devices import Gpu
 from mnist_cnn.training.run_state import ResumeMismatchError
 from tests.conftest import ROOT
@@ -158,7 +158,7 @@ def test_a_run_begun_on_a_t4_and_resumed_on_a_cpu_is_refused_naming_both(tmp_pat
     from mnist_cnn.training import devices
 
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2", "fma"}))  # float32 here
-    monkeypatch.setattr(loop, "list_gpus", lambda: [Gpu("Tesla T4", (7, 5))])
+    monkeypatch.setattr(session, "list_gpus", lambda: [Gpu("Tesla T4", (7, 5))])
     config = _smoke(tmp_path, ema_momentum=0.99)
     with pytest.raises(_CutOffError):
         loop.train(config, smoke_dataset, report=_cut_off_after_epoch_1)
@@ -166,7 +166,7 @@ def test_a_run_begun_on_a_t4_and_resumed_on_a_cpu_is_refused_naming_both(tmp_pat
     assert state["fingerprint"]["precision"] == "mixed_float16"
     assert state["placement"]["description"] == "GPU Tesla T4 (compute capability 7.5)"
 
-    monkeypatch.setattr(loop, "list_gpus", lambda: [])  # the GPU quota is spent: a CPU runtime
+    monkeypatch.setattr(session, "list_gpus", lambda: [])  # the GPU quota is spent: a CPU runtime
     with pytest.raises(ResumeMismatchError) as refused:
         loop.train(config, smoke_dataset)
     message = str(refused.value)

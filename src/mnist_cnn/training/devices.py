@@ -111,29 +111,15 @@ class Placement:
         return text + (f", {self.replicas} replicas" if self.replicas > 1 else "")
 
 
-def resolve_placement(strategy, device: str = "auto", gpus: list[Gpu] | None = None) -> Placement:
-    """The `Placement` of `strategy`, made by `distribute.make_strategy(device)`; `gpus` as `list_gpus`
-    gives them."""
-    from mnist_cnn.training.distribute import on_tpu
-
-    replicas = int(strategy.num_replicas_in_sync)
-    if on_tpu(strategy):
-        return Placement("tpu", "TPU", replicas)
-    gpus = list_gpus() if gpus is None else gpus
-    if not gpus or device == "cpu":  # every other strategy make_strategy builds puts work on GPUs
-        return Placement("cpu", _cpu_name(), replicas)
-    return Placement("gpu", gpus[0].name, replicas, gpus[0].capability_text)
-
-
 def device_description() -> str:
     """What the run trained on, in words."""
     gpus = list_gpus()
     if gpus:
         return f"{len(gpus)} GPU(s): {gpus[0].name}"
-    return _cpu_name()
+    return cpu_name()
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from mnist_cnn import backends
-from mnist_cnn.training.devices import tpu_present
+from mnist_cnn.training.devices import Gpu, Placement, cpu_name, list_gpus, tpu_present
 
 
 class KerasDistribution:
@@ -57,6 +57,18 @@ def make_strategy(device: str = "auto"):
     return _single_device(device, backend)
 
 
+def resolve_placement(strategy, device: str = "auto", gpus: list[Gpu] | None = None) -> Placement:
+    """The `Placement` of `strategy`, made by `distribute.make_strategy(device)`; `gpus` as `list_gpus`
+    gives them."""
+    replicas = int(strategy.num_replicas_in_sync)
+    if on_tpu(strategy):
+        return Placement("tpu", "TPU", replicas)
+    gpus = list_gpus() if gpus is None else gpus
+    if not gpus or device == "cpu":  # every other strategy make_strategy builds puts work on GPUs
+        return Placement("cpu", cpu_name(), replicas)
+    return Placement("gpu", gpus[0].name, replicas, gpus[0].capability_text)
+
+
 def on_tpu(strategy) -> bool:
     """Whether `strategy` trains on a TPU."""
     if isinstance(strategy, KerasDistribution):
@@ -77,6 +89,11 @@ def multi_step_breaks() -> bool:
     import tensorflow as tf
 
     return isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy)
+
+
+def steps_per_call(wanted: int) -> int:
+    """The steps Keras runs per call: `wanted`, or 1 where its multi-step loop fails."""
+    return 1 if multi_step_breaks() else wanted
 
 
 def whole_run_scope(strategy):
@@ -129,8 +146,6 @@ def _jax_distribution(device: str) -> KerasDistribution:
 
 
 def _single_device(device: str, backend: str) -> KerasDistribution:
-    from mnist_cnn.training.devices import list_gpus
-
     if device in ("mirrored", "tpu"):
         raise RuntimeError(f"device={device!r} is not available on the {backend} backend: this project "
                            "spreads a run over several devices with TensorFlow or JAX "

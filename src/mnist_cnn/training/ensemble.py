@@ -1,8 +1,9 @@
 """Ensembles: `config.members` networks of one profile, averaged in one model of built-in layers.
 
-Member k (from 1) trains as a single network would, with seed `config.seed + k - 1`, in its own run
-directory (`run_dir/member-k`), so each is resumable on its own: a lost runtime loses at most one
-member's epoch, and finished members are loaded, not trained again. Every member trains on the same
+Member k (from 1) trains as a single network would (`training.loop.train` goes through them), with
+seed `config.seed + k - 1`, in its own run directory (`run_dir/member-k`), so each is resumable on
+its own: a lost runtime loses at most one member's epoch, and finished members are loaded, not
+trained again. Every member trains on the same
 split (the dataset is loaded once, with `config.seed`), so the validation images that choose each
 member's epoch and the ensemble's temperature are held out from every member.
 
@@ -16,17 +17,14 @@ network does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
 
 from mnist_cnn.config import Config
 from mnist_cnn.constants import IMAGE_SIDE
-from mnist_cnn.data.dataset import Dataset
 from mnist_cnn.model import LOGITS, PROBABILITIES
-from mnist_cnn.training.loop import TrainResult, train
-from mnist_cnn.training.progress import Progress, for_member
+from mnist_cnn.training.result import TrainResult
 
 MEMBER_PREFIX = "member_"
 
@@ -54,25 +52,10 @@ def average_members(classifiers: list[keras.Model], name: str) -> keras.Model:
     return keras.Model(image, outputs, name=name)
 
 
-def train_ensemble(
-    config: Config,
-    dataset: Dataset,
-    report: Callable[[str], None] | None = None,
-    fresh: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-) -> TrainResult:
-    """Train the members one after another and average them; `result.members` holds each one's result.
-
-    The result's history, best epoch and precision are the first member's (its curves are the ones
-    shown); train seconds and epochs are summed over the members.
-    """
-    say = report if report is not None else (lambda line: None)
-    members: list[TrainResult] = []
-    for index in range(config.members):
-        settings = member_config(config, index)
-        say(f"member {index + 1} of {config.members}: seed {settings.seed}")
-        sink = for_member(progress, index + 1, config.members) if progress is not None else None
-        members.append(train(settings, dataset, report=report, fresh=fresh, progress=sink))
+def combine_members(members: list[TrainResult]) -> TrainResult:
+    """An ensemble's result from its members' (in order): their classifiers averaged; the history, best
+    epoch and precision of the first member (its curves are the ones shown); train seconds and epochs
+    summed over the members."""
     first = members[0]
     model = average_members([m.model for m in members], name=first.model.name)
     return dataclasses.replace(

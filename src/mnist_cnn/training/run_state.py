@@ -85,7 +85,14 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(state.get("placement"), dict):  # older states recorded none
         state["placement"] = {}
     saved.setdefault("backend", "tensorflow")  # states written before other backends trained
+    saved.setdefault("network", wanted.get("network"))  # and before the network's signature
     key = _first_difference(saved, wanted)
+    if key == "network":
+        raise ResumeMismatchError(
+            run_dir,
+            "holds an unfinished run of a network with other layers or settings (was the network "
+            f"edited?); its weights do not belong to this one: {_HOW_TO_START_AFRESH}",
+        )
     if key == "backend":
         raise ResumeMismatchError(
             run_dir,
