@@ -128,10 +128,11 @@ def main() -> None:
         config.run_dir = args.run_root / f"{args.profile}-{group.slug}"
         print(f"\n{group.members} members, {group.label} (in {config.run_dir})", flush=True)
         result = train(config, data, report=lambda line: print("  " + line, flush=True))
+        networks = result.members or [result]  # a group of one trains as a single network
         members = [(f"{group.label} #{k}", member_logits(m.model, data.val_x), m.train_seconds)
-                   for k, m in enumerate(result.members, start=1)]
+                   for k, m in enumerate(networks, start=1)]
         trained.append({"label": group.label, "members": members, "first_seed": config.seed,
-                        "results": result.members})
+                        "results": networks})
 
     print(f"\nvalidation errors of {len(data.val_y):,}:")
     record = {"cpu": cpu_description(), "onednn_kernels": onednn_state(), "profile": args.profile,

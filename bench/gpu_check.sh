@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_check}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
+export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 if [ -d .whl ] && ! "$PYTHON" -c "import keras" 2>/dev/null; then
     "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl
@@ -23,7 +24,6 @@ if [ -d .whl ] && ! "$PYTHON" -c "import keras" 2>/dev/null; then
 fi
 # the package from the working tree, with its NumPy CSV parser (the C one is not built there)
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$OUT/card.txt" 2>/dev/null \
     || echo "no nvidia-smi" > "$OUT/card.txt"
 args=("$@")

@@ -73,6 +73,7 @@ def fit_network(model: keras.Model, train_data: Any, val_data: Any, epochs: int,
         epochs=epochs,
         initial_epoch=initial_epoch,
         callbacks=callbacks,
+        shuffle=False,  # the batches come shuffled, from the seed
         verbose=0,
     )
 
