@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from mnist_cnn import backends
 from mnist_cnn.evaluation.plots import OWN_IMAGES, REPORT_FIGURES
 from mnist_cnn.io.native_logs import KNOWN_NOISE
 from tests.conftest import ROOT
@@ -107,7 +108,7 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
     gradio = importlib.util.find_spec("gradio") is not None
     assert ("skipped: this run is headless" if gradio else "skipped: the page needs Gradio") in printed
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")  # make test-backends runs it on each
-    assert f"Keras on {dict(tensorflow='TensorFlow', jax='JAX', torch='PyTorch')[backend]} " in printed
+    assert f"Keras on {backends.display_name(backend)} " in printed
     if backend != "tensorflow":
         assert f"skipped: the LiteRT export goes through TensorFlow, and Keras runs on {backend}" in printed
         return

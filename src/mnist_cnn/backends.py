@@ -17,9 +17,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-BACKENDS = ("tensorflow", "jax", "torch")
-# the distribution that carries each backend's version
-_DISTRIBUTIONS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKENDS = ("tensorflow", "jax", "torch")  # each also the name of the distribution that carries it
+_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 INSTALL_ONE = ("pip install 'mnist-cnn[tensorflow]' (the default; or [jax], or [torch] with "
                "KERAS_BACKEND=jax or torch)")
 
@@ -83,9 +82,16 @@ def version(name: str | None = None) -> str:
     """The installed version of backend `name` (the active one by default)."""
     name = name or active()
     try:
-        return metadata.version(_DISTRIBUTIONS.get(name, name))
+        return metadata.version(name)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+def display_name(name: str | None = None) -> str:
+    """Backend `name` (the active one by default) as its project writes it: "TensorFlow", "JAX",
+    "PyTorch"."""
+    name = name or active()
+    return _NAMES.get(name, name)
 
 
 def require_tensorflow(job: str) -> None:

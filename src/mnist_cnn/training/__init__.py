@@ -8,7 +8,7 @@ backend (distribute), oneDNN's CPU kernels (onednn), the batch-norm layer the ne
 from mnist_cnn._lazy import lazy_exports
 
 _EXPORTS = {
-    "TrainResult": "result", "set_reproducible": "session", "compile_model": "loop", "train": "loop",
+    "TrainResult": "result", "set_reproducible": "session", "compile_model": "recipe", "train": "loop",
     "TrainingSession": "session", "Recipe": "recipe", "PACKAGE_RECIPE": "recipe",
     "compile_network": "recipe", "recipe_callbacks": "recipe", "fit_network": "recipe",
     "EpochRecorder": "callbacks", "AtomicModelCheckpoint": "callbacks", "ResumePointSaver": "callbacks",

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mnist_cnn import backends
+
 
 def tpu_present() -> bool:
     """Whether a TPU is attached. Colab's TPU runtimes announce themselves so; asking TensorFlow's
@@ -33,8 +35,6 @@ class Gpu:
 
 def list_gpus() -> list[Gpu]:
     """The GPUs the active Keras backend sees, with their names and compute capabilities."""
-    from mnist_cnn import backends
-
     backend = backends.active()
     if backend == "tensorflow":
         return _tensorflow_gpus()
@@ -207,7 +207,7 @@ def choose_precision(
                 return "mixed_float16", f"the GPU has float16 tensor cores but no bfloat16 ({shown})"
             return "float32", f"the GPU has no tensor cores ({shown})"
     native = [flag for flag in _BF16_CPU_FLAGS if flag in cpu_flags()]
-    if native and _backend() == "jax":
+    if native and backends.active() == "jax":
         return "float32", ("JAX's CPU kernels (XLA's) train no faster in bfloat16, even where the CPU "
                            f"computes it natively ({', '.join(native)}; bench/README.md, \"Backends\")")
     cap = isa_cap()
@@ -216,9 +216,3 @@ def choose_precision(
     if native:
         return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({', '.join(native)})"
     return "float32", "no native bfloat16 or float16 arithmetic found"
-
-
-def _backend() -> str:
-    from mnist_cnn import backends
-
-    return backends.active()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 from mnist_cnn import backends
@@ -33,13 +32,8 @@ class KerasDistribution:
         self.num_replicas_in_sync = replicas
         self.platform = platform
 
-    @contextlib.contextmanager
-    def scope(self) -> Iterator[None]:
-        if self.distribution is None:
-            yield
-            return
-        with self.distribution.scope():
-            yield
+    def scope(self) -> contextlib.AbstractContextManager:
+        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
 
 
 def make_strategy(device: str = "auto"):
@@ -82,10 +76,9 @@ def multi_step_breaks() -> bool:
     """Whether Keras' multi-step loop (`steps_per_execution` above 1) fails here: under TensorFlow's
     MirroredStrategy (a placeholder of the loop left unfed, Keras 3.15), and on PyTorch, whose
     trainer accepts only 1."""
-    if backends.active() == "torch":
-        return True
-    if backends.active() != "tensorflow":
-        return False
+    backend = backends.active()
+    if backend != "tensorflow":
+        return backend == "torch"
     import tensorflow as tf
 
     return isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy)

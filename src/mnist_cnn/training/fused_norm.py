@@ -16,12 +16,14 @@ plain `BatchNormalization` layers and these weights, so it loads in any Keras wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 from keras import layers, ops
 
 from mnist_cnn.config import Config
 from mnist_cnn.keras_compat import renormalises
-from mnist_cnn.model import build_model
+from mnist_cnn.model import build_augmentation, build_classifier, build_model
 
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
@@ -85,6 +87,12 @@ def training_norm(config: Config, replicas: int = 1):
     return synchronized
 
 
-def build_training_model(config: Config, replicas: int = 1) -> keras.Model:
-    """`model.build_model` with the batch-norm layers `training_norm` chooses."""
-    return build_model(config, norm=training_norm(config, replicas))
+def build_training_model(
+    config: Config,
+    replicas: int = 1,
+    network: Callable[..., keras.Model] = build_classifier,
+    augmentation: Callable[[Config], layers.Layer] = build_augmentation,
+) -> keras.Model:
+    """`model.build_model` of `network` and `augmentation` (the package's by default; a recipe's),
+    with the batch-norm layers `training_norm` chooses."""
+    return build_model(config, training_norm(config, replicas), network, augmentation)

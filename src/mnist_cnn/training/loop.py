@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import keras
-
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import Dataset
-from mnist_cnn.training.distribute import steps_per_call
 from mnist_cnn.training.ensemble import combine_members, member_config
 from mnist_cnn.training.progress import Progress, for_member
-from mnist_cnn.training.recipe import PACKAGE_RECIPE, Recipe
+from mnist_cnn.training.recipe import PACKAGE_RECIPE, Recipe, compile_model
 from mnist_cnn.training.result import TrainResult
-from mnist_cnn.training.schedules import learning_rate
 from mnist_cnn.training.session import TrainingSession, set_reproducible
 
 __all__ = ["TrainResult", "compile_model", "set_reproducible", "train"]
@@ -64,15 +60,3 @@ def _train_network(config, dataset, report, fresh, progress, recipe: Recipe) -> 
             recipe.fit(session.model, session.train_data, session.val_data, session.epochs,
                        session.initial_epoch, session.callbacks)
     return session.result
-
-
-def compile_model(
-    model: keras.Model, config: Config, steps_per_epoch: int, jit_compile: bool = False
-) -> None:
-    """The package recipe's `compile` with the config's schedule, as a session calls it (for scripts
-    and tests that build a training model themselves)."""
-    PACKAGE_RECIPE.compile(
-        model, config, learning_rate(config, steps_per_epoch),
-        steps_per_execution=steps_per_call(config.steps_per_execution),
-        jit_compile=jit_compile,
-    )

@@ -21,6 +21,8 @@ from mnist_cnn.config import Config
 from mnist_cnn.keras_compat import AveragingAdam
 from mnist_cnn.model import build_augmentation, build_classifier
 from mnist_cnn.training.callbacks import CROSS_ENTROPY, AtomicModelCheckpoint
+from mnist_cnn.training.distribute import steps_per_call
+from mnist_cnn.training.schedules import learning_rate
 
 
 def compile_network(model: keras.Model, config: Config, learning_rate: Any, **execution: Any) -> None:
@@ -94,3 +96,13 @@ class Recipe:
 
 
 PACKAGE_RECIPE = Recipe()
+
+
+def compile_model(
+    model: keras.Model, config: Config, steps_per_epoch: int, jit_compile: bool = False,
+    recipe: Recipe = PACKAGE_RECIPE,
+) -> None:
+    """`recipe`'s `compile` with the config's schedule and the steps per call this device takes, as a
+    training session calls it (and scripts and tests that build a training model themselves)."""
+    recipe.compile(model, config, learning_rate(config, steps_per_epoch),
+                   steps_per_execution=steps_per_call(config.steps_per_execution), jit_compile=jit_compile)

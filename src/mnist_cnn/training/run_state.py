@@ -48,14 +48,18 @@ class ResumeMismatchError(InputFileError):
 
 
 def fingerprint(
-    config: Config, train_checksum: str, policy: str | None = None, backend: str = "tensorflow"
+    config: Config, train_checksum: str, policy: str | None = None, backend: str = "tensorflow",
+    network: str | None = None,
 ) -> dict[str, Any]:
     """What must be the same for a run to resume: the shaping settings, the precision policy the run
     resolved to (`policy`; the config's own setting if None), the Keras backend (an optimizer's state
-    and the random streams are the backend's own) and the training data."""
+    and the random streams are the backend's own), the network's signature where given (an edited
+    network's weights are another's) and the training data."""
     settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
     if policy is not None:
         settings["precision"] = policy
+    if network is not None:
+        settings["network"] = network
     return {**settings, "backend": backend, "train_data_sha256": train_checksum}
 
 

@@ -16,8 +16,9 @@ resume point and the progress). Left without an error, it holds the network's `T
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keras
@@ -26,20 +27,17 @@ import pandas as pd
 from mnist_cnn import backends
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import Dataset
-from mnist_cnn.model import build_model, classifier_of
+from mnist_cnn.model import classifier_of
 from mnist_cnn.training import run_state
 from mnist_cnn.training.callbacks import EpochRecorder, ResumePointSaver, tensorboard_callbacks
 from mnist_cnn.training.devices import choose_precision, list_gpus
-from mnist_cnn.training.distribute import make_strategy, resolve_placement, steps_per_call, whole_run_scope
-from mnist_cnn.training.fused_norm import training_norm
+from mnist_cnn.training.distribute import make_strategy, resolve_placement, whole_run_scope
+from mnist_cnn.training.fused_norm import build_training_model
 from mnist_cnn.training.input_pipeline import make_datasets
 from mnist_cnn.training.progress import Progress, ProgressCallback
-from mnist_cnn.training.recipe import PACKAGE_RECIPE, Recipe
+from mnist_cnn.training.recipe import PACKAGE_RECIPE, Recipe, compile_model
 from mnist_cnn.training.result import TrainResult
-from mnist_cnn.training.schedules import learning_rate
 from mnist_cnn.training.xla import choose_xla
-
-_LABELS = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 
 
 def set_reproducible(config: Config) -> str:
@@ -49,18 +47,25 @@ def set_reproducible(config: Config) -> str:
     return backends.make_deterministic() if config.deterministic else "off"
 
 
+@contextlib.contextmanager
+def global_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy set to `name` for the block, and the previous one again after."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def network_signature(recipe: Recipe, config: Config) -> str:
     """The classifier's layers and their settings, names aside, as text: part of the resume
     fingerprint, so a network edited in the notebook does not resume from the old one's weights."""
     import hashlib
     import json
 
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # the layers' dtypes are in their settings
-    try:
+    with global_policy("float32"):  # the layers' dtypes are in their settings
         network = recipe.network(config)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
               for layer in network.layers]
     return hashlib.sha256(json.dumps(layers, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -84,11 +89,9 @@ class TrainingSession:
         self.placement = resolve_placement(self.strategy, config.device, gpus)
         self.jit, self.jit_reason = choose_xla(config, self.placement)
         self.backend = backends.active()
-        self.fingerprint = {
-            **run_state.fingerprint(config, dataset.checksums.get(config.train_path.name, ""),
-                                    policy=self.policy, backend=self.backend),
-            "network": network_signature(recipe, config),
-        }
+        self.fingerprint = run_state.fingerprint(
+            config, dataset.checksums.get(config.train_path.name, ""), policy=self.policy,
+            backend=self.backend, network=network_signature(recipe, config))
         if fresh:
             run_state.clear_resume_point(self.run_dir, best_too=True)
         self.state = run_state.read_state(self.run_dir, self.fingerprint)  # refuses a mismatch
@@ -98,16 +101,16 @@ class TrainingSession:
     # what `fit` takes, once entered: model, train_data, val_data, epochs, initial_epoch, callbacks
     def __enter__(self) -> TrainingSession:
         self._say(f"training on {self.placement.describe()} in {self.policy}: {self.policy_reason}; Keras on "
-                  f"{_LABELS.get(self.backend, self.backend)} {backends.version(self.backend)}; XLA "
+                  f"{backends.display_name(self.backend)} {backends.version(self.backend)}; XLA "
                   f"{'on' if self.jit else 'off'}: {self.jit_reason}")
-        self._previous_policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy(self.policy)
-        self._scope = whole_run_scope(self.strategy)
-        self._scope.__enter__()
+        # held until the session is left: the precision policy, and (on JAX) the devices `fit` reads
+        self._held = contextlib.ExitStack()
+        self._held.enter_context(global_policy(self.policy))
+        self._held.enter_context(whole_run_scope(self.strategy))
         try:
             self._build()
         except BaseException:
-            self._leave()
+            self._held.close()
             raise
         return self
 
@@ -119,11 +122,9 @@ class TrainingSession:
                                                               first_epoch)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.strategy.scope():
-            self.model = build_model(config, training_norm(config, self.placement.replicas),
-                                     self.recipe.network, self.recipe.augmentation)
-            execution = {"steps_per_execution": steps_per_call(config.steps_per_execution),
-                         "jit_compile": self.jit}
-            self.recipe.compile(self.model, config, learning_rate(config, steps), **execution)
+            self.model = build_training_model(config, self.placement.replicas, self.recipe.network,
+                                              self.recipe.augmentation)
+            compile_model(self.model, config, steps, self.jit, self.recipe)
             done, self.history = run_state.load_resume_point(self.model, self.run_dir, state)
         self.initial_epoch = done
         self.best_path = self.run_dir / run_state.BEST_CHECKPOINT
@@ -153,19 +154,13 @@ class TrainingSession:
         self.to_train = done < config.epochs and not finished
         if self.to_train and not done:
             self._say(f"building the training step: the first epoch also waits while "
-                      f"{_LABELS.get(self.backend, self.backend)} traces and compiles it")
+                      f"{backends.display_name(self.backend)} traces and compiles it")
         self._started = time.perf_counter()
 
     def __exit__(self, kind, error, traceback) -> None:
-        try:
+        with self._held:
             if kind is None:
                 self.result = self._finish()
-        finally:
-            self._leave()
-
-    def _leave(self) -> None:
-        self._scope.__exit__(None, None, None)
-        keras.mixed_precision.set_global_policy(self._previous_policy)
 
     def _finish(self) -> TrainResult:
         # EarlyStopping restores the best weights of this session only; the checkpoint holds the best
@@ -181,8 +176,8 @@ class TrainingSession:
         # the artefact: the same weights in a plain classifier, built under the float32 policy (the
         # variables are float32 under every mixed policy), so it computes in float32 wherever it is
         # loaded and holds no layer of this package's (training may have used a fused batch norm)
-        keras.mixed_precision.set_global_policy("float32")
-        plain = self.recipe.network(self.config)
+        with global_policy("float32"):
+            plain = self.recipe.network(self.config)
         plain.set_weights(classifier_of(self.model).get_weights())
         return TrainResult(
             plain, frame, seconds, len(frame), best_epoch, self.initial_epoch,
