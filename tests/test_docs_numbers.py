@@ -1,9 +1,12 @@
 """Numbers that stay true: every percentage and every time in seconds that the README, docs/ and the
-notebook's markdown quote is a value of a committed record (models/metrics.json, bench/results/*.json),
-and every module, file and command they name exists.
+notebook's markdown quote is bound, in docs/quoted-numbers.json, to the one committed record
+(models/metrics.json, bench/results/*.json) and key it comes from, and equals that value as quoted; and
+every module, file and command they name exists.
 
-The experiment journal (bench/README.md) is exempt from the number check: it quotes scratch probes
-and earlier rounds by design; its peers table is held to the bench JSON by test_readme.py.
+A quote added without its binding fails, and so does a binding whose value no longer rounds to the
+quote: two figures for one thing cannot both stand. The experiment journal (bench/README.md) is exempt
+from the number check: it quotes scratch probes and earlier rounds by design; its peers table is held
+to the bench JSON by test_readme.py.
 """
 
 from __future__ import annotations
@@ -14,35 +17,17 @@ import json
 import re
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from tests.conftest import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-RECORDS = [ROOT / "models" / "metrics.json", *sorted((ROOT / "bench" / "results").glob("*.json"))]
+BINDINGS = ROOT / "docs" / "quoted-numbers.json"
+RECORD_FOLDERS = (ROOT / "models", ROOT / "bench" / "results")
 # a decimal or whole number followed by a percent sign or by seconds
 QUOTED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ?(%|s)(?![\w])")
-
-
-def recorded_values() -> list[float]:
-    values: list[float] = []
-
-    def walk(node):
-        if isinstance(node, bool):
-            return
-        if isinstance(node, (int, float)):
-            values.append(float(node))
-        elif isinstance(node, dict):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for path in RECORDS:
-        walk(json.loads(path.read_text()))
-    return values
 
 
 def notebook_markdown() -> str:
@@ -56,27 +41,79 @@ def texts() -> dict[str, str]:
     return found
 
 
-def unrecorded(text: str, values: list[float]) -> list[str]:
-    missing = []
-    for match in QUOTED.finditer(text):
-        number, unit = match.group(1), match.group(2)
-        decimals = len(number.split(".")[1]) if "." in number else 0
-        wanted = float(number)
-        scales = (100.0, 1.0) if unit == "%" else (1.0,)
-        if not any(round(value * scale, decimals) == wanted for value in values for scale in scales):
-            missing.append(match.group(0))
-    return missing
+def bindings() -> dict[str, list[list[Any]]]:
+    return {name: entries for name, entries in json.loads(BINDINGS.read_text()).items()
+            if not name.startswith("_")}
+
+
+def recorded(record: str, key: str) -> float:
+    """The value at `key` (keys and list indexes separated by /) in a committed record."""
+    path = (ROOT / record).resolve()
+    if not any(path.is_relative_to(folder) for folder in RECORD_FOLDERS) or path.suffix != ".json":
+        raise ValueError(f"{record} is not a committed record (models/ or bench/results/ JSON)")
+    node: Any = json.loads(path.read_text())
+    for part in key.split("/"):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise ValueError(f"{record} {key} is not a number: {node!r}")
+    return float(node)
+
+
+def matches(quote: str, value: float) -> bool:
+    """The quote is the value as written: a fraction as a percentage (or a percentage as such), rounded
+    to the quote's decimals."""
+    number, unit = QUOTED.fullmatch(quote).groups()
+    decimals = len(number.split(".")[1]) if "." in number else 0
+    scales = (100.0, 1.0) if unit == "%" else (1.0,)
+    return any(round(value * scale, decimals) == float(number) for scale in scales)
+
+
+def binding_errors(text: str, entries: list[list[Any]]) -> list[str]:
+    """What is wrong between a text's quotes, in order, and its bindings."""
+    quotes = [m.group(0) for m in QUOTED.finditer(text)]
+    bound = [entry[0] for entry in entries]
+    if quotes != bound:
+        pairs = enumerate(zip(quotes, bound, strict=False))
+        first = next((i for i, (q, b) in pairs if q != b), min(len(quotes), len(bound)))
+        return [f"quote {first + 1}: the text has {quotes[first:first + 3]}, docs/quoted-numbers.json "
+                f"{bound[first:first + 3]} (add, move or remove the binding with the text)"]
+    errors = []
+    for index, (quote, record, key) in enumerate(entries, start=1):
+        if record is None:
+            if not key:
+                errors.append(f"quote {index} ({quote}): null needs the reason it is not a measurement")
+            continue
+        try:
+            value = recorded(record, key)
+        except (OSError, KeyError, IndexError, ValueError) as error:
+            errors.append(f"quote {index} ({quote}): {record} {key}: {error!r}")
+            continue
+        if not matches(quote, value):
+            errors.append(f"quote {index} ({quote}): {record} {key} holds {value}")
+    return errors
+
+
+def test_every_text_has_its_bindings_and_no_binding_is_left_over():
+    assert sorted(bindings()) == sorted(texts())
 
 
 @pytest.mark.parametrize("name", sorted(texts()))
-def test_every_quoted_percentage_and_time_is_a_recorded_value(name):
-    assert unrecorded(texts()[name], recorded_values()) == []
+def test_every_quoted_percentage_and_time_is_its_bound_record_value(name):
+    assert binding_errors(texts()[name], bindings().get(name, [])) == []
 
 
-def test_the_number_check_catches_an_invented_figure():
-    values = recorded_values()
-    assert unrecorded("test accuracy 99.65 % in 124.6 s", values) == []  # full in a committed bench run
-    assert unrecorded("test accuracy 42.42 % in 1234.5 s", values) == ["42.42 %", "1234.5 s"]
+def test_the_binding_check_catches_an_invented_a_stale_and_an_unbound_figure():
+    metrics = "models/metrics.json"
+    accuracy = recorded(metrics, "test_accuracy")
+    quote = f"{accuracy * 100:.2f} %"
+    assert binding_errors(f"test accuracy {quote}", [[quote, metrics, "test_accuracy"]]) == []
+    # the right number bound to another key that happens to differ
+    stale = binding_errors("test accuracy 42.42 %", [["42.42 %", metrics, "test_accuracy"]])
+    assert len(stale) == 1 and "holds" in stale[0]
+    unbound = binding_errors(f"test accuracy {quote} in 12.5 s", [[quote, metrics, "test_accuracy"]])
+    assert len(unbound) == 1 and "12.5 s" in unbound[0]
+    assert "not a committed record" in binding_errors("1 %", [["1 %", "README.md", "x"]])[0]
+    assert binding_errors("99 %", [["99 %", None, "an example"]]) == []
 
 
 MODULE = re.compile(r"\bmnist_cnn(?:\.[a-z_0-9]+)+")

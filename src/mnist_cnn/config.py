@@ -51,11 +51,14 @@ class Config:
     convs_per_block: int | tuple[int, ...] = 2  # one number for every block, or one per block
     padding: str = "valid"  # "valid" convolutions skip the empty border: less work on a CPU
     batch_norm: bool = True
+    standardize: bool = False  # each image scaled to zero mean and unit variance inside the network
     dense_units: int = 128
     dropout: float = 0.25
     rotation: float = 0.03  # fraction of a full turn (0.03 is about 11 degrees)
     zoom: float = 0.1
     translation: float = 0.1  # fraction of the image side
+    # largest shift, in pixels, of a smooth random grid distortion on top of the warp (0: none)
+    distortion: float = 0.0
     augment: bool = True
 
     # training

@@ -27,6 +27,8 @@ from keras import layers, ops
 from mnist_cnn.config import Config
 from mnist_cnn.constants import IMAGE_SIDE
 
+# the distortion's random shifts sit on a (GRID + 1) x (GRID + 1) lattice over the image: ttdoucet's 4x4
+_DISTORTION_GRID = 4
 LOGITS = "logits"  # the layer whose output calibration divides by the temperature
 PROBABILITIES = "probabilities"
 TRAINING_MODEL_PREFIX = "training_"
@@ -40,6 +42,9 @@ class RandomAffine(layers.Layer):
         rotation: largest turn, as a fraction of a full circle (as in keras.layers.RandomRotation).
         zoom: largest relative change of scale.
         translation: largest shift, as a fraction of the image side.
+        distortion: largest displacement, in pixels, of a smooth random field added to the warp
+            (a coarse grid of random shifts, bilinearly spread over the image: ttdoucet/mnist's mild
+            grid distortion); 0 keeps the plain affine warp.
         seed: seed of the layer's random stream.
     """
 
@@ -49,12 +54,14 @@ class RandomAffine(layers.Layer):
         zoom: float = 0.0,
         translation: float = 0.0,
         seed: int | None = None,
+        distortion: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.rotation = rotation
         self.zoom = zoom
         self.translation = translation
+        self.distortion = distortion
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
@@ -85,11 +92,45 @@ class RandomAffine(layers.Layer):
         a0, a1, b0, b1 = cos, sin, -sin, cos
         a2 = centre_x - a0 * (centre_x + shift_x) - a1 * (centre_y + shift_y)
         b2 = centre_y - b0 * (centre_x + shift_x) - b1 * (centre_y + shift_y)
+        if self.distortion:
+            return self._warp_with_field(images, (a0, a1, a2, b0, b1, b2))
         zeros = ops.zeros_like(angle)
         transform = ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
         return ops.image.affine_transform(
             images, transform, interpolation="bilinear", fill_mode="constant", fill_value=0.0
         )
+
+    def _warp_with_field(self, images, affine):
+        """The affine warp plus a smooth displacement field, sampled bilinearly with a black border
+        (what `affine_transform` does, with every output pixel's source moved by the field)."""
+        batch, side_h, side_w, channels = ops.shape(images)
+        field = keras.random.uniform(
+            (batch, _DISTORTION_GRID + 1, _DISTORTION_GRID + 1, 2), -self.distortion,
+            self.distortion, dtype="float32", seed=self.seed_generator,
+        )
+        field = ops.image.resize(field, (side_h, side_w), interpolation="bilinear")
+        rows, cols = ops.meshgrid(
+            ops.arange(side_h, dtype="float32"), ops.arange(side_w, dtype="float32"), indexing="ij"
+        )
+        a0, a1, a2, b0, b1, b2 = (ops.reshape(v, (-1, 1, 1)) for v in affine)
+        source_x = a0 * cols + a1 * rows + a2 + field[..., 0]
+        source_y = b0 * cols + b1 * rows + b2 + field[..., 1]
+        flat = ops.reshape(images, (-1, channels))
+        offsets = ops.reshape(ops.arange(batch) * side_h * side_w, (-1, 1, 1))
+        x0, y0 = ops.floor(source_x), ops.floor(source_y)
+        warped = 0.0
+        for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            x, y = x0 + dx, y0 + dy
+            weight = (1.0 - ops.abs(source_x - x)) * (1.0 - ops.abs(source_y - y))
+            inside = (x >= 0) & (x <= ops.cast(side_w - 1, "float32")) & (y >= 0) & (
+                y <= ops.cast(side_h - 1, "float32"))
+            index = offsets + ops.cast(ops.clip(y, 0, side_h - 1), "int32") * side_w + ops.cast(
+                ops.clip(x, 0, side_w - 1), "int32")
+            pixels = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
+            pixels = ops.reshape(pixels, (batch, side_h, side_w, channels))
+            weight = ops.where(inside, weight, 0.0)[..., None]
+            warped = warped + pixels * ops.cast(weight, pixels.dtype)
+        return warped
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -101,6 +142,7 @@ class RandomAffine(layers.Layer):
             "zoom": self.zoom,
             "translation": self.translation,
             "seed": self.seed,
+            "distortion": self.distortion,
         }
 
 
@@ -119,7 +161,8 @@ def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
             name="augmentation",
         )
     return RandomAffine(
-        config.rotation, config.zoom, config.translation, seed=config.seed, name="augmentation"
+        config.rotation, config.zoom, config.translation, seed=config.seed,
+        distortion=config.distortion, name="augmentation",
     )
 
 
@@ -166,6 +209,8 @@ def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.
     """
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
+    if config.standardize:  # each image to zero mean and unit variance on its own
+        x = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)(x)
     for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
         for index in range(convs):
             x = layers.Conv2D(filters, 3, padding=config.padding, use_bias=not config.batch_norm)(x)

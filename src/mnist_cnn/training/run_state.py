@@ -63,6 +63,10 @@ def fingerprint(
     return {**settings, "backend": backend, "train_data_sha256": train_checksum}
 
 
+# settings added after runs were saved, with the value those runs trained with
+_SETTINGS_ADDED_LATER: dict[str, Any] = {"standardize": False, "distortion": 0.0}
+
+
 def _first_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
     for key in [*wanted, *(k for k in saved if k not in wanted)]:
         if saved.get(key) != wanted.get(key):
@@ -90,6 +94,8 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
         state["placement"] = {}
     saved.setdefault("backend", "tensorflow")  # states written before other backends trained
     saved.setdefault("network", wanted.get("network"))  # and before the network's signature
+    for key, default in _SETTINGS_ADDED_LATER.items():  # older states trained without them
+        saved.setdefault(key, default)
     key = _first_difference(saved, wanted)
     if key == "network":
         raise ResumeMismatchError(
