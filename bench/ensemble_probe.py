@@ -31,6 +31,7 @@ from mnist_cnn.model import LOGITS
 from mnist_cnn.training.devices import cpu_description
 from mnist_cnn.training.loop import train
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
+from mnist_cnn.training.work import training_work
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def main() -> None:
         members = [(f"{group.label} #{k}", member_logits(m.model, data.val_x), m.train_seconds)
                    for k, m in enumerate(networks, start=1)]
         trained.append({"label": group.label, "members": members, "first_seed": config.seed,
-                        "results": networks})
+                        "results": networks, "batch_size": config.batch_size})
 
     print(f"\nvalidation errors of {len(data.val_y):,}:")
     record = {"cpu": cpu_description(), "onednn_kernels": onednn_state(), "profile": args.profile,
@@ -143,7 +144,9 @@ def main() -> None:
         for index, ((name, logits, seconds), result) in enumerate(pairs):
             row = {"name": name, "seed": group["first_seed"] + index,
                    "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                   "train_seconds": round(seconds, 1), **score([logits], data.val_y)}
+                   "train_seconds": round(seconds, 1), **score([logits], data.val_y),
+                   "work": training_work(result.model, len(data.train_x), group["batch_size"],
+                                         result.epochs_run)}
             rows.append(row)
             print(f"  {name:<40} seed {row['seed']}: {row['errors']:3d} errors ({row['accuracy']:.2%}), "
                   f"best epoch {row['best_epoch']}, {seconds:.1f} s")

@@ -60,6 +60,7 @@ from mnist_cnn.training.devices import (
 )
 from mnist_cnn.training.loop import train
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
+from mnist_cnn.training.work import result_work, training_work
 
 ROOT = Path(__file__).resolve().parents[1]
 MULTI_SEED = ("full", "ensemble")  # the recipes whose target is a mean over seeds: --seeded's default
@@ -90,7 +91,9 @@ def keras_io_recipe(seed: int, settings: list[str]) -> dict:
               callbacks=[EpochRecorder(config, epochs)])
     seconds = time.perf_counter() - started
     epoch_seconds = [row["seconds"] for row in epochs]
-    return _result(seconds, test_accuracy(model, ds.test_x, ds.test_y), epoch_seconds, "float32")
+    out = _result(seconds, test_accuracy(model, ds.test_x, ds.test_y), epoch_seconds, "float32")
+    out["work"] = training_work(model, len(x) - int(len(x) * 0.1), 128, 15, whole_batches=False)
+    return out
 
 
 def profile_run(profile: str, seed: int, settings: list[str], read_test: bool = True) -> dict:
@@ -105,6 +108,7 @@ def profile_run(profile: str, seed: int, settings: list[str], read_test: bool = 
     seconds = [s for member in (result.members or [result]) for s in member.history["seconds"]]
     out = _result(result.train_seconds, accuracy, seconds, result.precision)
     out["best_epoch"] = result.best_epoch
+    out["work"] = result_work(result, len(ds.train_x), config.batch_size)
     # the validation accuracy the checkpoint was chosen on: candidates are compared on it, not on test
     out["best_val_accuracy"] = float(result.history["val_accuracy"].iloc[result.best_epoch - 1])
     if result.members:  # an ensemble: its own validation accuracy, and each member's on both splits

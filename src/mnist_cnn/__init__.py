@@ -3,8 +3,9 @@
 Subpackages along the layers: io (input files, caps, atomic writes), data (the CSV format, reading, the
 dataset), training (the loop, resume, schedules, devices, the fused batch norm), evaluation (metrics,
 calibration, plots) and serving (saving and loading, prediction, exports, the demo page); at the top,
-config, model, backends (Keras' three), keras_compat, pipeline, the command (cli, cli_parser) and
-runtime_setup, the notebook's install into a live Colab runtime. docs/design.md maps each module.
+config, model, backends (Keras' three), keras_compat, pipeline, the command (cli, cli_parser),
+runtime_setup (the notebook's install into a live Colab runtime) and notebook_setup (the rest of its
+setup). docs/design.md maps each module.
 """
 
 __version__ = "0.1.0"

@@ -33,6 +33,7 @@ from mnist_cnn.training.ensemble import member_config, member_run_dirs
 from mnist_cnn.training.onednn import onednn_state
 from mnist_cnn.training.progress import Progress
 from mnist_cnn.training.run_state import clear_resume_point
+from mnist_cnn.training.work import result_work
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
            "run", "save", "save_model"]
@@ -158,6 +159,8 @@ def record(run: Run) -> dict[str, Any]:
         "train_seconds": round(result.train_seconds, 1),
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
+        # multiply-adds per image, images each network saw, and their product (training/work.py)
+        "work": result_work(result, len(run.dataset.train_x), config.batch_size),
         "seed": config.seed,
         "profile": config.profile,
         "device": device_description(),
