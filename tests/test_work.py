@@ -50,3 +50,23 @@ def test_images_seen_are_whole_batches_unless_keras_keeps_the_last_one():
     assert work["multiply_adds_seen"] == work["multiply_adds_per_image"] * 3 * 768
     assert training_work(model, 1000, 256, 3, whole_batches=False)["images_seen"] == 3000
     assert training_work(model, 100, 256, 2)["images_seen"] == 200  # one partial batch is all there is
+
+
+def test_the_work_figures_points_are_the_committed_records_and_the_networks_counted():
+    import json
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its sibling train_bench
+    try:
+        import work_figure
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    points = [work_figure.recipe_point(*recipe) for recipe in work_figure.RECIPES]
+    full = next(p for p in points if p["label"] == "full")
+    record = json.loads((ROOT / full["record"]).read_text())
+    assert abs(full["test_accuracy"] - record["summary"]["full"]["test_accuracy"]) < 1e-12
+    assert full["multiply_adds_seen"] == multiply_adds(build_classifier(Config())) * (54_000 // 256 * 256) * 16
+    committed = json.loads((ROOT / "bench" / "results" / "accuracy_vs_work.json").read_text())
+    assert committed["recipes"] == json.loads(json.dumps(points))  # the committed figure's data is today's
