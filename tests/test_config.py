@@ -77,3 +77,12 @@ def test_settings_round_trip_through_the_json_that_metrics_json_records(tmp_path
 
 def test_default_run_directory_depends_on_the_profile():
     assert Config.from_profile("quick").run_dir != Config.from_profile("smoke").run_dir
+
+
+def test_distortion_and_standardisation_are_refused_where_they_would_do_nothing():
+    with pytest.raises(ValueError, match="original recipe is kept as written"):
+        Config.from_profile("original", standardize=True)
+    with pytest.raises(ValueError, match="original recipe is kept as written"):
+        Config.from_profile("original", distortion=1.0)
+    with pytest.raises(ValueError, match="0 or more"):
+        Config.from_profile("full", distortion=-1.0)

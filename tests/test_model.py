@@ -57,3 +57,36 @@ def test_training_model_wraps_the_classifier_with_the_augmentation():
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_each_profile_has_its_pinned_parameter_count(profile):
     assert build_model(Config.from_profile(profile)).count_params() == PARAMETERS[profile]
+
+
+def test_the_grid_distortion_is_the_plain_warp_moved_by_at_most_its_pixels():
+    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+    plain = np.asarray(RandomAffine(0.03, 0.1, 0.1, seed=5)(images, training=True))
+    # the same seed draws the same warp first; a field of 1e-9 pixels leaves it as it was
+    tiny = np.asarray(RandomAffine(0.03, 0.1, 0.1, seed=5, distortion=1e-9)(images, training=True))
+    np.testing.assert_allclose(tiny, plain, atol=1e-5)
+    # a lone bright pixel, distorted alone (no warp), lands within a pixel of where it was
+    dot = np.zeros((64, 28, 28, 1), "float32")
+    dot[:, 14, 14] = 1.0
+    moved = np.asarray(RandomAffine(seed=7, distortion=1.0)(dot, training=True))[..., 0]
+    rows, cols = np.mgrid[:28, :28]
+    mass = moved.sum(axis=(1, 2))
+    centre_row = (moved * rows).sum(axis=(1, 2)) / mass
+    centre_col = (moved * cols).sum(axis=(1, 2)) / mass
+    assert np.all(np.hypot(centre_row - 14, centre_col - 14) <= np.sqrt(2) + 1e-4)
+    assert np.ptp(centre_row) > 0.2 and np.ptp(centre_col) > 0.2  # it does move, image by image
+    again = np.asarray(RandomAffine(seed=7, distortion=1.0)(dot, training=True))[..., 0]
+    np.testing.assert_array_equal(again, moved)  # the seed decides
+    assert RandomAffine.from_config(RandomAffine(seed=7, distortion=1.0).get_config()).distortion == 1.0
+
+
+def test_a_standardised_network_sees_each_image_at_zero_mean_and_unit_variance():
+    config = Config.from_profile("smoke", standardize=True)
+    classifier = classifier_of(build_model(config))
+    first = classifier.layers[1]
+    images = np.random.default_rng(1).random((3, 28, 28, 1)).astype("float32") * [[[[0.2]]], [[[1]]], [[[3]]]]
+    out = np.asarray(first(images))
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0.0, atol=1e-5)
+    variance = images.var(axis=(1, 2, 3))  # Keras' epsilon (1e-3) keeps a near-blank image from blowing up
+    np.testing.assert_allclose(out.std(axis=(1, 2, 3)), np.sqrt(variance / (variance + 1e-3)), rtol=1e-3)
+    assert build_model(config).count_params() == PARAMETERS["smoke"]  # no weights of its own

@@ -27,7 +27,9 @@ DEFINED = ("augmentation", "build_network", "compile_network", "recipe_callbacks
 # settings beyond the profiles that change the network's code path
 VARIANTS = {"full without batch norm": ("full", {"batch_norm": False}),
             "full without a dense layer": ("full", {"dense_units": 0}),
-            "quick, same padding": ("quick", {"padding": "same"})}
+            "quick, same padding": ("quick", {"padding": "same"}),
+            "full, each image standardised": ("full", {"standardize": True}),
+            "full with a grid distortion": ("full", {"distortion": 1.0})}
 CASES = {**{name: (name, {}) for name in PROFILES}, **VARIANTS}
 
 

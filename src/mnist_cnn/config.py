@@ -129,6 +129,11 @@ class Config:
                 raise ValueError(f"{name} must be at least {0 if name == 'val_size' else 1}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.dropout < 1:
             raise ValueError("label_smoothing and dropout must be in [0, 1)")
+        if self.distortion < 0:
+            raise ValueError("distortion is a largest shift in pixels: 0 or more")
+        if self.architecture == "original" and (self.standardize or self.distortion):
+            raise ValueError("standardize and distortion belong to this project's network (architecture "
+                             "fast); the original recipe is kept as written")
         if not 0 <= self.ema_momentum < 1:
             raise ValueError("ema_momentum must be in [0, 1) (0 turns the weight average off)")
 
