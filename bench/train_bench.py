@@ -118,6 +118,9 @@ def profile_run(profile: str, seed: int, settings: list[str], read_test: bool = 
     out = _result(result.train_seconds, accuracy, seconds, result.precision)
     out["best_epoch"] = result.best_epoch
     out["work"] = result_work(result, len(ds.train_x), config.batch_size)
+    # the settings it trained with, resolved: a later change of a default cannot rewrite what ran
+    out["config"] = {key: value for key, value in config.to_dict().items()
+                     if key not in ("data_dir", "models_dir", "figures_dir", "run_dir")}
     # the validation accuracy the checkpoint was chosen on: candidates are compared on it, not on test
     out["best_val_accuracy"] = float(result.history["val_accuracy"].iloc[result.best_epoch - 1])
     if result.members:  # an ensemble: its own validation accuracy, and each member's on both splits

@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mnist_cnn.config import Config
+from mnist_cnn.config import SETTINGS_ADDED_LATER, Config
 from mnist_cnn.io.errors import InputFileError
 from mnist_cnn.io.files import atomic_path, atomic_write
 from mnist_cnn.keras_compat import weight_average_pairs
@@ -63,10 +63,6 @@ def fingerprint(
     return {**settings, "backend": backend, "train_data_sha256": train_checksum}
 
 
-# settings added after runs were saved, with the value those runs trained with
-_SETTINGS_ADDED_LATER: dict[str, Any] = {"standardize": False, "distortion": 0.0}
-
-
 def _first_difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:
     for key in [*wanted, *(k for k in saved if k not in wanted)]:
         if saved.get(key) != wanted.get(key):
@@ -94,7 +90,7 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
         state["placement"] = {}
     saved.setdefault("backend", "tensorflow")  # states written before other backends trained
     saved.setdefault("network", wanted.get("network"))  # and before the network's signature
-    for key, default in _SETTINGS_ADDED_LATER.items():  # older states trained without them
+    for key, default in SETTINGS_ADDED_LATER.items():  # older states trained without them
         saved.setdefault(key, default)
     key = _first_difference(saved, wanted)
     if key == "network":
