@@ -10,7 +10,9 @@ Two architectures, one function each (`build_classifier` picks by `config.archit
   translation), two blocks of Conv2D + BatchNorm + MaxPool + Dropout, Dense + BatchNorm + Dropout.
 - "fast", this project's: the same augmentation as a single affine warp per batch (one resampling
   instead of three, which is what costs time on a CPU), conv blocks without biases before their
-  BatchNorm, and an optional dense layer.
+  BatchNorm, and an optional dense layer. Two settings, off in every profile: `standardize` (each
+  image to zero mean and unit variance, a weightless LayerNormalization) and `distortion` (a mild grid
+  distortion in the same warp).
 The notebook writes the same network out as its own Keras code, for a student to edit; a test holds
 the two equal (tests/test_recipe.py).
 Digits are never flipped, and the border a warp uncovers is filled black, as MNIST's background is.
