@@ -31,7 +31,7 @@ from train_bench import KERAS_IO, keras_io_network
 
 from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier
-from mnist_cnn.training.work import multiply_adds
+from mnist_cnn.training.work import training_work
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -66,24 +66,23 @@ LABEL_PLACES = {"2 x full, 48 epochs (ensemble)": ((-6, 5), "right"), "ttdoucet/
 def recipe_point(label: str, record: str, name: str, network) -> dict:
     data = json.loads((RESULTS / record).read_text())
     runs = list(data["runs"][name].values())
-    if network == "keras-io":
-        per_network, images = multiply_adds(keras_io_network()), KERAS_IO["train_images"]
-        batch = KERAS_IO["batch_size"]
-    else:
-        profile, settings = network
-        config = Config.from_profile(profile).with_settings(settings)
-        per_network, batch = multiply_adds(build_classifier(config)), config.batch_size
-        images = (TRAIN_IMAGES // batch) * batch
     # `epochs` in a run counts every network's epochs: the images seen by all of them together
     epochs = statistics.mean(run["epochs"] for run in runs)
     networks = len(runs[0].get("members", [None]))
+    if network == "keras-io":  # Keras' own fit(x, y) keeps each epoch's last partial batch
+        work = training_work(keras_io_network(), KERAS_IO["train_images"], KERAS_IO["batch_size"], epochs,
+                             whole_batches=False)
+    else:
+        profile, settings = network
+        config = Config.from_profile(profile).with_settings(settings)
+        work = training_work(build_classifier(config), TRAIN_IMAGES, config.batch_size, epochs)
     return {
         "label": label, "record": f"bench/results/{record}", "recipe": name,
         "test_accuracy": statistics.mean(run["test_accuracy"] for run in runs),
         "seeds": len(runs), "networks": networks, "epochs_all_networks": epochs,
         "train_seconds": statistics.mean(run["train_seconds"] for run in runs),
-        "multiply_adds_per_image": per_network * networks,
-        "multiply_adds_seen": per_network * images * epochs,
+        "multiply_adds_per_image": work["multiply_adds_per_image"] * networks,
+        "multiply_adds_seen": work["multiply_adds_seen"],
     }
 
 

@@ -60,7 +60,7 @@ def test_on_colab_a_fresh_runtime_installs_the_clone_and_says_what_changed(tmp_p
             return "installed mnist-cnn and upgraded pillow 11.3.0 -> 12.2.0"
 
     installs = []
-    monkeypatch.setattr(notebook_setup, "_is_installed", lambda: False)
+    monkeypatch.setattr(notebook_setup, "installed_version", lambda name: None)
     monkeypatch.setattr(
         notebook_setup, "install_into_runtime", lambda repo: installs.append(repo) or Report())
     place = notebook_setup.enter_project(clone)

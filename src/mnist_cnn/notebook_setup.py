@@ -13,10 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from mnist_cnn.runtime_setup import PROJECT, install_into_runtime
+from mnist_cnn.runtime_setup import PROJECT, install_into_runtime, installed_version
 
 DRIVE_MOUNT = "/content/drive"
 
@@ -60,7 +59,7 @@ def enter_project(
     installed = None
     if colab_repo is not None:
         root = Path(colab_repo)
-        if not _is_installed():
+        if installed_version(PROJECT) is None:
             installed = install_into_runtime(root).summary()
     else:
         here = Path.cwd()
@@ -76,14 +75,6 @@ def enter_project(
 
     filter_native_stderr()
     return NotebookPlace(root.resolve(), colab_repo is not None, installed, drive)
-
-
-def _is_installed() -> bool:
-    try:
-        metadata.version(PROJECT)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 def _mount_drive(mount_point: str) -> None:

@@ -57,6 +57,13 @@ class ShuffledBatches(keras.utils.PyDataset):
         self._order = self._draw()
 
 
+def takes_whole_batches(images: int, batch: int) -> bool:
+    """Whether training drops an epoch's last partial batch: yes when there is at least one whole
+    batch. Every step then has one shape, so the step is traced and its kernels set up once, not
+    twice; the few images left over each epoch differ from epoch to epoch, as the shuffle does."""
+    return images >= batch
+
+
 def make_datasets(config: Config, dataset: Dataset, strategy, first_epoch: int = 0):
     """(training batches shuffled by the seed, validation batches, steps per epoch) for the active
     backend; `first_epoch` is where a resumed run starts."""
@@ -70,10 +77,7 @@ def make_datasets(config: Config, dataset: Dataset, strategy, first_epoch: int =
     if batch % replicas:
         raise ValueError(f"batch_size {batch} does not split evenly over {replicas} replicas; "
                          f"choose a multiple of {replicas}")
-    # whole batches only (when there is at least one): every step has one shape, so the step is
-    # traced and its kernels set up once, not twice; the few images left over each epoch differ from
-    # epoch to epoch, as the shuffle does
-    whole = len(train_x) >= batch
+    whole = takes_whole_batches(len(train_x), batch)
     steps = len(train_x) // batch if whole else 1
     if backends.active() != "tensorflow":
         # validation in whole batches of a size every replica can share, the rest in one last batch

@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 
+from mnist_cnn.training.input_pipeline import takes_whole_batches
 from mnist_cnn.training.result import TrainResult
 
 
@@ -39,11 +40,11 @@ def training_work(
     model: keras.Model, train_images: int, batch_size: int, epochs_run: int, whole_batches: bool = True
 ) -> dict[str, Any]:
     """The work of a finished training: multiply-adds per image, images each network saw (whole
-    batches, as this package's training takes them: the last partial batch of an epoch is dropped
-    unless it is the only one; `whole_batches=False` for Keras' own `fit(x, y)`, which keeps it),
+    batches where this package's training takes them, `input_pipeline.takes_whole_batches`;
+    `whole_batches=False` for Keras' own `fit(x, y)`, which keeps the last partial batch),
     epochs, and their product."""
     per_image = multiply_adds(model)
-    whole = whole_batches and train_images >= batch_size
+    whole = whole_batches and takes_whole_batches(train_images, batch_size)
     per_epoch = (train_images // batch_size) * batch_size if whole else train_images
     images_seen = epochs_run * per_epoch
     return {
