@@ -2,7 +2,8 @@
 (`--isa`), and whether TensorFlow's oneDNN kernels run at all (`--onednn`).
 
 TensorFlow reads both once, when it loads, so applying them restarts the process where they change
-something. Shared by train_bench.py and layer_probe.py, which import it as their sibling.
+something. Shared by the timing and probe scripts (train_bench.py, layer_probe.py, first_conv_probe.py),
+which import it as their sibling.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 # run as a script, this file's folder is on the path
-from train_bench import KERAS_IO, keras_io_network
+from bench_runs import KERAS_IO, keras_io_network
 
 from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier

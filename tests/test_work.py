@@ -58,7 +58,7 @@ def test_the_work_figures_points_are_the_committed_records_and_the_networks_coun
 
     from tests.conftest import ROOT
 
-    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its sibling train_bench
+    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its sibling bench_runs
     try:
         import work_figure
     finally:
