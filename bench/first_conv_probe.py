@@ -49,11 +49,13 @@ def variant_network(kernel: int, stride: int):
     from keras import layers
 
     from mnist_cnn.constants import IMAGE_SIDE
-    from mnist_cnn.model import _softmax_head
+    from mnist_cnn.model import fast_network_head
 
     def network(config, norm=layers.BatchNormalization):
         inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
         x = inputs
+        if config.standardize:  # as the package's network does
+            x = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)(x)
         blocks = zip(config.conv_filters, config.convs_per_block, strict=True)
         for block, (filters, convs) in enumerate(blocks):
             for index in range(convs):
@@ -65,15 +67,7 @@ def variant_network(kernel: int, stride: int):
                 if config.batch_norm:
                     x = norm(momentum=0.9)(x)
                 x = layers.Activation("relu")(x)
-        x = layers.Flatten()(x)
-        if config.dense_units:
-            x = layers.Dropout(config.dropout)(x)
-            x = layers.Dense(config.dense_units, use_bias=not config.batch_norm)(x)
-            if config.batch_norm:
-                x = norm(momentum=0.9)(x)
-            x = layers.Activation("relu")(x)
-        x = layers.Dropout(config.dropout)(x)
-        return _softmax_head(inputs, x, config)
+        return fast_network_head(inputs, x, config, norm)
 
     return network
 

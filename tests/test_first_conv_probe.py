@@ -42,9 +42,9 @@ def test_a_variant_is_a_square_kernel_and_a_stride(probe):
             probe.parse_variant(text)
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
-def test_the_3x3_stride_1_variant_is_the_profiles_own_network(probe, profile):
-    config = Config.from_profile(profile)
+@pytest.mark.parametrize("profile, settings", [("quick", {}), ("full", {}), ("full", {"standardize": True})])
+def test_the_3x3_stride_1_variant_is_the_profiles_own_network(probe, profile, settings):
+    config = Config.from_profile(profile, **settings)
     ours, theirs = probe.variant_network(3, 1)(config), build_classifier(config)
     assert shapes(ours) == shapes(theirs)
     assert ours.count_params() == theirs.count_params()

@@ -7,6 +7,7 @@ import pytest
 
 from mnist_cnn.config import PROFILES, Config
 from mnist_cnn.model import RandomAffine, build_model, classifier_of
+from tests.warp_checks import check_grid_distortion
 
 PARAMETERS = {"full": 198_442, "quick": 216_282, "smoke": 14_578, "original": 825_866}
 
@@ -60,23 +61,7 @@ def test_each_profile_has_its_pinned_parameter_count(profile):
 
 
 def test_the_grid_distortion_is_the_plain_warp_moved_by_at_most_its_pixels():
-    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
-    plain = np.asarray(RandomAffine(0.03, 0.1, 0.1, seed=5)(images, training=True))
-    # the same seed draws the same warp first; a field of 1e-9 pixels leaves it as it was
-    tiny = np.asarray(RandomAffine(0.03, 0.1, 0.1, seed=5, distortion=1e-9)(images, training=True))
-    np.testing.assert_allclose(tiny, plain, atol=1e-5)
-    # a lone bright pixel, distorted alone (no warp), lands within a pixel of where it was
-    dot = np.zeros((64, 28, 28, 1), "float32")
-    dot[:, 14, 14] = 1.0
-    moved = np.asarray(RandomAffine(seed=7, distortion=1.0)(dot, training=True))[..., 0]
-    rows, cols = np.mgrid[:28, :28]
-    mass = moved.sum(axis=(1, 2))
-    centre_row = (moved * rows).sum(axis=(1, 2)) / mass
-    centre_col = (moved * cols).sum(axis=(1, 2)) / mass
-    assert np.all(np.hypot(centre_row - 14, centre_col - 14) <= np.sqrt(2) + 1e-4)
-    assert np.ptp(centre_row) > 0.2 and np.ptp(centre_col) > 0.2  # it does move, image by image
-    again = np.asarray(RandomAffine(seed=7, distortion=1.0)(dot, training=True))[..., 0]
-    np.testing.assert_array_equal(again, moved)  # the seed decides
+    check_grid_distortion()
     assert RandomAffine.from_config(RandomAffine(seed=7, distortion=1.0).get_config()).distortion == 1.0
 
 

@@ -221,6 +221,12 @@ def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.
             if config.batch_norm:
                 x = norm(momentum=0.9)(x)
             x = layers.Activation("relu")(x)
+    return fast_network_head(inputs, x, config, norm)
+
+
+def fast_network_head(inputs, x, config: Config, norm=layers.BatchNormalization) -> keras.Model:
+    """The fast network after its convolution blocks: flatten, the optional dense layer, dropout and
+    the softmax head (also the head of the variants bench/first_conv_probe.py tries)."""
     x = layers.Flatten()(x)
     if config.dense_units:
         x = layers.Dropout(config.dropout)(x)
