@@ -20,6 +20,10 @@ holds oneDNN to AVX2 (ONEDNN_MAX_CPU_ISA), so an AVX-512 machine computes as mos
 AVX512-VNNI, AVX512-BF16 or AMX (the package turns oneDNN's on: training/onednn.py). The cap, the
 kernels, the precision and why each was chosen are printed and written to the JSON.
 
+A candidate chosen on validation is read against `full` in one run: `--only full,candidate --seeded
+full,candidate --candidate "standardize=true epochs=24" --interleave` trains both for every seed,
+alternating, and prints the candidate's time as a share of `full`'s.
+
 A choice between settings is made on validation alone: `--only full --search learning_rate=3e-3,5e-3`
 trains each value once per seed and ranks them by mean validation accuracy, never reading the test
 set; the chosen setting is then benched as above, which reads the test set once per run.
@@ -85,6 +89,16 @@ def check_backend(name: str | None) -> None:
                  "test-backends builds it)")
 
 
+def jobs(only: list[str], seeded: list[str], seeds: list[int], interleave: bool) -> list[tuple[str, int]]:
+    """The (recipe, seed) trainings in the order they run: recipe by recipe, or with `interleave` seed
+    by seed (every recipe's seed 1, then every recipe's seed 2, ...), so that a machine that speeds up
+    or slows down during the run weighs on every recipe alike."""
+    wanted = [(name, seed) for name in only for seed in (seeds if name in seeded else seeds[:1])]
+    if interleave:
+        wanted.sort(key=lambda job: seeds.index(job[1]))  # stable: the recipes keep their order
+    return wanted
+
+
 def peer_in_child(name: str, seeds: list[int], onednn: str) -> tuple[dict[int, dict], dict]:
     """Run the peer `name` in a fresh process with oneDNN's kernels `onednn` ("on" or "off"): the
     kernels are chosen once per process, when TensorFlow loads. Its runs by seed, and its kernels."""
@@ -134,6 +148,12 @@ def ratio_lines(summary: dict[str, dict]) -> list[str]:
                      f"{full['test_accuracy']:.2%} over seeds {full['seeds']} (targets >= 99.69 %, issue 25; "
                      f">= 99.65 % in float32 without AVX-512, issue 24), "
                      f"lowest {full['lowest_accuracy']:.2%}")
+    if "candidate" in summary and "full" in summary:
+        candidate = summary["candidate"]
+        ratio = candidate["train_seconds"] / summary["full"]["train_seconds"]
+        lines.append(f"candidate: {ratio:.3f} of full's time in this run (target <= 1.5, issue 40), mean "
+                     f"{candidate['test_accuracy']:.2%} over seeds {candidate['seeds']} against full's "
+                     f"{summary['full']['test_accuracy']:.2%} (target >= 99.70 %)")
     if "ensemble" in summary and "original" in summary:
         ensemble = summary["ensemble"]
         ratio = ensemble["train_seconds"] / summary["original"]["train_seconds"]
@@ -176,6 +196,19 @@ def main() -> None:
         "first recipe in --only, and rank the values by validation accuracy without reading the test "
         "set; a list setting's values are separated by ';' (conv_filters=16,64;32,64) (default: none)",
     )
+    parser.add_argument(
+        "--candidate",
+        default=None,
+        metavar="'KEY=VALUE ...'",
+        help="add the recipe 'candidate': full with these settings on top of --set, to compare with "
+        "full in one run (--only full,candidate --seeded full,candidate) (default: none)",
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="train seed by seed, every recipe's first seed before any recipe's second, so that drift "
+        "in the machine's speed weighs on every recipe alike (default: recipe by recipe)",
+    )
     add_kernel_options(parser)
     parser.add_argument(
         "--backend",
@@ -212,7 +245,7 @@ def main() -> None:
         args.set = [f"precision={args.precision}", *args.set]
     seeds = [int(s) for s in args.seeds.split(",")]
     only, seeded = args.only.split(","), args.seeded.split(",")
-    unknown = sorted(set(only + seeded) - set(RECIPES))
+    unknown = sorted(set(only + seeded) - set(RECIPES) - ({"candidate"} if args.candidate else set()))
     if unknown:
         parser.error(f"unknown recipe {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     policy, reason = choose_precision(args.precision, "auto")
@@ -236,20 +269,25 @@ def main() -> None:
             args.json.write_text(json.dumps(payload, indent=2))
         return
 
+    recipes = dict(RECIPES)
+    if args.candidate:  # `full` with the candidate's settings on top of --set
+        extra = args.candidate.split()
+        recipes["candidate"] = lambda seed, settings: profile_run("full", seed, [*settings, *extra])
     runs: dict[str, dict[int, dict]] = {}
     for name in only:
         if name in PEERS and args.peers_onednn != "same":
             print(f"training {name} in a process with oneDNN's kernels {args.peers_onednn} ...", flush=True)
             runs[name], execution.setdefault("peers_onednn_kernels", {})[name] = peer_in_child(
                 name, seeds if name in seeded else seeds[:1], args.peers_onednn)
-            continue
-        for seed in seeds if name in seeded else seeds[:1]:
-            print(f"training {name}, seed {seed} ...", flush=True)
-            r = RECIPES[name](seed, args.set)
-            runs.setdefault(name, {})[seed] = r
-            print(f"  {name} seed {seed}: {r['train_seconds']:.1f} s, test accuracy "
-                  f"{r['test_accuracy']:.4f}{_validation_text(r)}, {r['epochs']} epochs, {r['precision']}; "
-                  f"epoch seconds {epoch_line(r['epoch_seconds'])}", flush=True)
+    for name, seed in jobs(only, seeded, seeds, args.interleave):
+        if name in runs and seed in runs[name]:
+            continue  # a peer already trained in its own process
+        print(f"training {name}, seed {seed} ...", flush=True)
+        r = recipes[name](seed, args.set)
+        runs.setdefault(name, {})[seed] = r
+        print(f"  {name} seed {seed}: {r['train_seconds']:.1f} s, test accuracy "
+              f"{r['test_accuracy']:.4f}{_validation_text(r)}, {r['epochs']} epochs, {r['precision']}; "
+              f"epoch seconds {epoch_line(r['epoch_seconds'])}", flush=True)
 
     summary = {name: summarise(by_seed) for name, by_seed in runs.items()}
     print(f"\nOn {device_description()}: {cpu_description()}:")
