@@ -96,7 +96,7 @@ def main() -> None:
 
     variants = args.variant or [(3, 1), (3, 2), (5, 2)]
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"On {cpu_description()}, oneDNN capped at {isa_cap() or 'nothing'}; profile {args.profile} "
+    print(f"On {cpu_description()}; profile {args.profile} "
           f"{' '.join(args.set)}; validation only", flush=True)
     record = {"cpu": cpu_description(), "isa_cap": isa_cap(), "profile": args.profile,
               "settings": args.set, "seeds": seeds, "variants": {}}
