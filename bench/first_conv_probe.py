@@ -74,7 +74,8 @@ def variant_network(kernel: int, stride: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="quick", help="the profile to vary (default: %(default)s)")
+    parser.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"),
+                        help="the profile to vary: one of this project's networks (default: %(default)s)")
     parser.add_argument("--seeds", default="1,2,3", help="comma-separated seeds (default: %(default)s)")
     parser.add_argument("--variant", type=parse_variant, action="append", default=None,
                         help="KxK/S, repeat for each (default: 3x3/1, 3x3/2, 5x5/2)")

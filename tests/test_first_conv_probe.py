@@ -63,6 +63,12 @@ def test_a_strided_first_convolution_replaces_the_first_pool_with_less_work(prob
     assert multiply_adds(strided) < multiply_adds(plain) and multiply_adds(wide) < multiply_adds(plain)
 
 
+def test_the_original_recipes_network_is_not_a_profile_it_varies():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--profile", "original"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "invalid choice: 'original'" in done.stderr
+
+
 @pytest.mark.slow
 def test_a_smoke_probe_scores_each_variant_on_validation_only(tmp_path):
     out = tmp_path / "probe.json"
