@@ -3,8 +3,11 @@ small model trained once per session (so tests of prediction do not hang on the 
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,6 +15,21 @@ from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_bench_script(name: str) -> ModuleType:
+    """bench/<name>.py as a module named `name`, loaded with bench/ on the path as when it runs as a
+    script (the scripts import their siblings) and registered in sys.modules (a dataclass in one looks
+    its module up by name)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return module
 
 
 def pytest_addoption(parser):

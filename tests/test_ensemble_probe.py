@@ -4,7 +4,6 @@ and a whole smoke run that trains, scores on validation only, and reuses its mem
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,19 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_bench_script
 
 SCRIPT = ROOT / "bench" / "ensemble_probe.py"
 
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location("ensemble_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up by name
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    yield load_bench_script("ensemble_probe")
+    del sys.modules["ensemble_probe"]
 
 
 def test_a_group_is_a_count_then_settings(probe):

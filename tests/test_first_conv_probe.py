@@ -5,7 +5,6 @@ work, and a whole smoke run scored on validation only."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,19 +14,15 @@ import pytest
 from mnist_cnn.config import Config
 from mnist_cnn.model import build_classifier
 from mnist_cnn.training.work import multiply_adds
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_bench_script
 
 SCRIPT = ROOT / "bench" / "first_conv_probe.py"
 
 
 @pytest.fixture(scope="module")
 def probe():
-    sys.path.insert(0, str(ROOT / "bench"))  # it imports its sibling kernel_options, as a script does
-    spec = importlib.util.spec_from_file_location("first_conv_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(ROOT / "bench"))
+    yield load_bench_script("first_conv_probe")
+    del sys.modules["first_conv_probe"]
 
 
 def shapes(model) -> list[tuple]:

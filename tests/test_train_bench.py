@@ -3,14 +3,13 @@ run in (recipe by recipe, or seed by seed with --interleave), and a whole tiny r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_bench_script
 
 SCRIPT = ROOT / "bench" / "train_bench.py"
 TINY = ["train_limit=2000", "val_size=500", "test_limit=1000", "epochs=1", "conv_filters=8,16",
@@ -19,12 +18,8 @@ TINY = ["train_limit=2000", "val_size=500", "test_limit=1000", "epochs=1", "conv
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # it imports its siblings, as a script does
-    spec = importlib.util.spec_from_file_location("train_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(ROOT / "bench"))
+    yield load_bench_script("train_bench")
+    del sys.modules["train_bench"]
 
 
 def test_trainings_run_recipe_by_recipe_or_seed_by_seed(bench):

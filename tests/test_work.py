@@ -56,13 +56,10 @@ def test_the_work_figures_points_are_the_committed_records_and_the_networks_coun
     import json
     import sys
 
-    from tests.conftest import ROOT
+    from tests.conftest import ROOT, load_bench_script
 
-    sys.path.insert(0, str(ROOT / "bench"))  # the script imports its sibling bench_runs
-    try:
-        import work_figure
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    work_figure = load_bench_script("work_figure")
+    del sys.modules["work_figure"]
     points = [work_figure.recipe_point(*recipe) for recipe in work_figure.RECIPES]
     full = next(p for p in points if p["label"] == "full")
     record = json.loads((ROOT / full["record"]).read_text())
