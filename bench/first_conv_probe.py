@@ -93,7 +93,7 @@ def main() -> None:
     from mnist_cnn.training.devices import cpu_description, isa_cap
     from mnist_cnn.training.loop import train
     from mnist_cnn.training.recipe import Recipe
-    from mnist_cnn.training.work import multiply_adds, training_work
+    from mnist_cnn.training.work import training_work
 
     variants = args.variant or [(3, 1), (3, 2), (5, 2)]
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -101,16 +101,18 @@ def main() -> None:
           f"{' '.join(args.set)}; validation only", flush=True)
     record = {"cpu": cpu_description(), "isa_cap": isa_cap(), "profile": args.profile,
               "settings": args.set, "seeds": seeds, "variants": {}}
+    configs = {seed: Config.from_profile(args.profile, seed=seed, data_dir=args.data_dir)
+               .with_settings(args.set) for seed in seeds}
+    # each seed's split, loaded once for every variant
+    splits = {seed: load_dataset(config) for seed, config in configs.items()}
     with tempfile.TemporaryDirectory() as scratch:
         for kernel, stride in variants:
             name = f"{kernel}x{kernel}/{stride}"
             recipe = Recipe(network=variant_network(kernel, stride))
             runs = {}
             for seed in seeds:
-                config = Config.from_profile(args.profile, seed=seed, data_dir=args.data_dir)
-                config = config.with_settings(args.set)
+                config, data = configs[seed], splits[seed]
                 config.run_dir = Path(scratch) / f"{kernel}-{stride}-{seed}"
-                data = load_dataset(config)
                 result = train(config, data, recipe=recipe, fresh=True)
                 val_accuracy = float(result.history["val_accuracy"].iloc[result.best_epoch - 1])
                 runs[seed] = {"val_accuracy": val_accuracy, "best_epoch": result.best_epoch,
@@ -123,7 +125,7 @@ def main() -> None:
                       f"{result.best_epoch}), {result.train_seconds:.1f} s", flush=True)
             accuracies = [r["val_accuracy"] for r in runs.values()]
             record["variants"][name] = {
-                "multiply_adds_per_image": multiply_adds(result.model),
+                "multiply_adds_per_image": runs[seeds[0]]["work"]["multiply_adds_per_image"],
                 "val_accuracy": statistics.mean(accuracies),
                 "val_spread": statistics.pstdev(accuracies),
                 "train_seconds": round(statistics.mean(r["train_seconds"] for r in runs.values()), 2),
