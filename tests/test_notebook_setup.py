@@ -40,10 +40,14 @@ def test_on_colab_an_installed_package_is_not_installed_again_and_drive_takes_th
     monkeypatch.chdir(tmp_path)
     clone = tmp_path / "content" / "mnist-cnn"
     clone.mkdir(parents=True)
+    # the runtime already holds the package, whether or not this test's environment does
+    asked = []
+    monkeypatch.setattr(notebook_setup, "installed_version", lambda name: asked.append(name) or "1.0")
     monkeypatch.setattr(notebook_setup, "install_into_runtime", lambda repo: pytest.fail("installed twice"))
     mounted = []
     place = notebook_setup.enter_project(
         clone, use_drive=True, drive_dir=tmp_path / "drive", mount=mounted.append)
+    assert asked == [notebook_setup.PROJECT] and place.installed is None
     assert Path.cwd() == clone.resolve() and mounted == [notebook_setup.DRIVE_MOUNT]
     assert place.outputs("models", "figures", None) == tuple(
         str(tmp_path / "drive" / name) for name in ("models", "figures", "run"))
