@@ -1,17 +1,9 @@
-"""The exceptions for files that cannot be used: one base, `InputFileError`, which the CLI reports as
-one line, `"{path}{where}: {reason}"`, and exits with status 2.
+"""The exceptions for files that cannot be used, and for outputs that cannot be written.
 
-- `CSVFormatError`: a CSV that fails validation (with the line and column where they apply);
-- `ImageReadError`: an image that cannot be read or holds no digit;
-- `ModelFileError`: a model file that is missing, malformed or not a Keras model;
-- `LimitError`: a file that is over one of the caps in `mnist_cnn.io.limits` (which cap, how large the
-  file was, and how to raise the cap);
-- `DiskFullError`: a file that could not be written for want of space (an `OSError`, errno ENOSPC);
-- `OutputPermissionError`: a file that may not be written or replaced (a `PermissionError`, so code
-  that handles OS errors handles it; it names the target, never a temporary file).
-
-This module imports nothing from the package, so every layer can raise these.
-"""
+`InputFileError` is the base (`CSVFormatError`, `ImageReadError`, `ModelFileError`, `LimitError`); the CLI
+prints it as one line, `"{path}{where}: {reason}"`, and exits with status 2. `DiskFullError` and
+`OutputPermissionError` are `OSError`s naming the target, never a temporary. This module imports nothing from
+the package, so every layer can raise these."""
 
 from __future__ import annotations
 
@@ -19,7 +11,7 @@ import os
 
 
 class InputFileError(ValueError):
-    """A file that cannot be used (a CSV, an image, a model): its path, where in it, and the reason."""
+    """A file that cannot be used: its path, where in it, and the reason."""
 
     def __init__(self, path: str | os.PathLike, reason: str, where: str = "") -> None:
         self.path = str(path)
@@ -28,7 +20,7 @@ class InputFileError(ValueError):
 
 
 class CSVFormatError(InputFileError):
-    """A CSV that cannot be used: names the file and, where it applies, the line, column and reason."""
+    """A CSV that cannot be used: the file, the line and column where they apply, and the reason."""
 
     def __init__(
         self,
@@ -52,15 +44,11 @@ class ImageReadError(InputFileError):
 
 
 class ModelFileError(InputFileError):
-    """A model file that is missing or is not a Keras model, with its path and the reason."""
+    """A model file that is missing or not a Keras model, with its path and the reason."""
 
 
 class LimitError(InputFileError):
-    """A file over one of the caps of `mnist_cnn.io.limits.Limits`.
-
-    `limit` is the cap's field name, `cap` its value, and `value` what the file had (None where the
-    work stopped at the cap, so only "more than `cap`" is known).
-    """
+    """A file over cap `limit` (value `cap`); `value` is what it had, None where work stopped at the cap."""
 
     def __init__(
         self,
@@ -89,8 +77,7 @@ class OutputPermissionError(PermissionError):
 
 
 class DiskFullError(OSError):
-    """A target that could not be written for want of space: prints as `"{target}: {reason}"`, naming
-    the target (never a temporary), what was written before the disk filled and what is free."""
+    """A target not written for want of space: what was written before the disk filled and what is free."""
 
     def __init__(self, target: str | os.PathLike, reason: str) -> None:
         super().__init__(28, reason, str(target))  # 28 is ENOSPC, as the OS would report it

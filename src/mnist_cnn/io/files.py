@@ -1,17 +1,8 @@
-"""The files themselves: bounded reads of untrusted files, safe writes, digests.
+"""Bounded reads of untrusted files, atomic writes and digests.
 
-Capped decompression of what is read is `mnist_cnn.io.inflate`'s; the caps are `mnist_cnn.io.limits`'.
-
-- `check_regular_file` / `read_regular_file`: only regular files are read. Whether a path is a
-  named pipe (which would block forever without a writer), a device such as /dev/zero (which never
-  ends), a directory or a socket is decided by `stat` before anything is opened, and the size cap
-  from the same `stat` before a byte is read.
-- `open_nonblocking`: how such a file is opened, so a pipe swapped in after the check cannot hang.
-- `atomic_path`, `atomic_write`: every writer's helper; they refuse to replace a read-only target and
-  name the target, never its temporary file, when they may not write. Inside `io.switch.switch_over`
-  their renames wait, and a whole set of files switches over together.
-- `file_sha256`, `read_checksums`: what checksums a file has and which are listed for it.
-"""
+Only regular files are read, judged by `stat` before anything is opened (a pipe or /dev/zero would hang or
+never end); writes go to a temporary beside the target and are renamed into place, so a crash leaves the old
+file or none, never half of one. The caps are `io.limits`', decompression `io.inflate`'s."""
 
 from __future__ import annotations
 
@@ -50,14 +41,10 @@ def check_regular_file(
     error: type[InputFileError] = InputFileError,
     also: tuple[str, ...] = (),
 ) -> os.stat_result:
-    """`stat` of `path` when it is a regular file within `cap`: a `Limits` field name, or a size.
+    """`stat` of `path` when it is a regular file within `cap` (a `Limits` field name or a size).
 
-    `what` names what was expected, with its article ("a CSV file"), for the messages.
-
-    Raises:
-        `error`: missing, unreadable, or not a regular file (nothing is opened to find out).
-        LimitError: larger than the cap.
-    """
+    `what` names the expected file with its article ("a CSV file"). Raises `error` when missing, unreadable or
+    not a regular file; `LimitError` when over the cap."""
     try:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -82,11 +69,10 @@ def read_regular_file(
     error: type[InputFileError] = InputFileError,
     also: tuple[str, ...] = (),
 ) -> bytes:
-    """The bytes of a regular file within cap `cap`: `check_regular_file`, then one bounded read.
+    """Read a regular file within `cap` in one bounded read.
 
-    The file is opened non-blocking and checked again through its descriptor, so a pipe swapped in
-    after the `stat` cannot hang the read; a file that grows while it is read is refused.
-    """
+    It is opened non-blocking and checked again through its descriptor, so a pipe swapped in after the `stat`
+    cannot hang the read; a file that grows while read is refused."""
     size = check_regular_file(path, cap, what, limits=limits, error=error, also=also).st_size
     try:
         handle = open_nonblocking(path)
@@ -109,10 +95,7 @@ def read_regular_file(
 
 
 def open_nonblocking(path: str | os.PathLike) -> IO[bytes]:
-    """Open for reading without blocking: a named pipe put where a file was checked cannot hang it.
-
-    Unbuffered, so one `read(n)` is one bounded system call.
-    """
+    """Open unbuffered and non-blocking: a pipe swapped in after the check cannot hang the read."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     return os.fdopen(fd, "rb", buffering=0)
 
@@ -134,14 +117,10 @@ def _size(value: int) -> str:
 
 
 def check_writable_target(target: str | os.PathLike) -> None:
-    """Refuse, before any work, to replace an existing read-only file.
+    """Refuse, before any work, to replace an existing read-only file (`OutputPermissionError`).
 
-    Read-only is judged by the mode bits as well as by `os.access`: an administrator's account
-    could otherwise replace a file its owner marked read-only without noticing.
-
-    Raises:
-        OutputPermissionError: the target exists and may not be written.
-    """
+    The mode bits count as well as `os.access`: an administrator could otherwise overwrite a file its owner
+    marked read-only."""
     try:
         info = os.stat(target)
     except OSError:
@@ -154,18 +133,10 @@ def check_writable_target(target: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `target` to write, renamed onto `target` after the block: every writer's
-    helper (file handles through `atomic_write`, Keras' `save` and `save_weights` by path).
+    """Yield a temporary path beside `target`; after the block, fsync it and rename it onto `target`.
 
-    The temporary name keeps every ending of the target's (Keras insists on ".weights.h5"). After the
-    block the file is fsync'ed, given the mode a plain open() would give it, and renamed into place; a
-    crash part-way leaves the old `target` (or none) and no half-written file under its name. An
-    existing read-only target is refused before any work.
-
-    Raises:
-        OutputPermissionError: the target is read-only or its folder may not be written; names
-            the target, never the temporary file.
-    """
+    The temporary keeps the target's endings (Keras insists on ".weights.h5") and gets the mode a plain open()
+    would give. `OutputPermissionError` names the target, never the temporary."""
     target = Path(target)
     check_writable_target(target)
     folder = target.parent
@@ -201,21 +172,13 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write(target: str | os.PathLike, write: Callable[[IO[Any]], Any], mode: str = "wb") -> None:
-    """Call `write(handle)` on a temporary file beside `target`, then rename it into place (`atomic_path`).
-
-    Raises:
-        OutputPermissionError: the target is read-only or its folder may not be written.
-    """
+    """Call `write(handle)` on a temporary beside `target`, then rename it into place."""
     with atomic_path(target) as temp, open(temp, mode) as handle:
         write(handle)
 
 
 def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries `atomic_path` leaves beside `target` when its process is killed mid-write.
-
-    Only for a caller that holds the folder's lock (`io.locks.directory_lock`): then no other process
-    can be writing them. Returns what was removed.
-    """
+    """Delete temporaries a killed writer left beside `target`; only under the folder's lock."""
     target = Path(target)
     removed = []
     for stale in target.parent.glob(f".{glob_escape(target.name)}.*"):
@@ -226,8 +189,7 @@ def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
 
 
 def disk_full_error(err: BaseException, target: Path, partial: Path) -> DiskFullError | None:
-    """`err` as a `DiskFullError` naming `target`, if it was the disk filling up while `partial` (the
-    temporary beside `target`) was written, with what was written and what is free; else None."""
+    """`err` as a `DiskFullError` naming `target` if the disk filled while writing `partial`, else None."""
     folder = target.parent
     if not (_is_disk_full(err) or _nearly_full(folder)):
         return None
@@ -242,16 +204,14 @@ def disk_full_error(err: BaseException, target: Path, partial: Path) -> DiskFull
 
 
 def _is_disk_full(err: BaseException) -> bool:
-    """ENOSPC or a quota, as the OS reports it or as a writer (h5py) wraps it in its message."""
+    """ENOSPC or a quota, as the OS reports it or h5py wraps it."""
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 def _nearly_full(folder: Path) -> bool:
-    """Under 1 MiB left on `folder`'s device (root's reserve included): a writer that failed there ran
-    out of space, whatever it called the failure (h5py, once a write has failed, can report a full
-    disk as "Slist already enabled?")."""
+    """Under 1 MiB left on `folder`'s device: h5py may report a full disk as "Slist already enabled?"."""
     try:
         info = os.statvfs(folder)
     except OSError:
@@ -278,11 +238,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def read_checksums(sums_file: str | os.PathLike) -> dict[str, str]:
-    """The `sha256sum` listing in `sums_file` as {file name: hex digest}.
-
-    Raises:
-        InputFileError: not a regular file, or larger than any real listing.
-    """
+    """The `sha256sum` listing in `sums_file` as {file name: hex digest}; `InputFileError` if unusable."""
     listing: dict[str, str] = {}
     text = read_regular_file(sums_file, CHECKSUMS_MAX_BYTES, "a checksum list").decode("utf-8", "replace")
     for line in text.splitlines():

@@ -1,6 +1,4 @@
-"""The renames a switch-over holds back: the one piece of state `io.files` (which writes) and
-`io.switch` (which commits a set of files) share, kept below both so neither imports the other's
-caller."""
+"""The renames a switch-over holds back: state shared by `io.files` and `io.switch`, below both."""
 
 from __future__ import annotations
 
@@ -14,8 +12,7 @@ PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.Co
 
 
 def held_back(temp: Path, target: Path) -> bool:
-    """Called by `atomic_path` once `temp` is complete: True when a switch-over is open and will
-    rename it (the caller must not), False when the caller renames it now."""
+    """True when an open switch-over will rename the complete `temp` (the caller must not)."""
     pending = PENDING.get()
     if pending is None:
         return False

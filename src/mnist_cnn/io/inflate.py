@@ -1,10 +1,8 @@
 """Capped decompression: inflate a chunk at a time and stop at a cap, whatever the headers claim.
 
-A 2 MB gzip can inflate to 2 GiB, and a zip member's declared size is whatever its writer put there.
-`gunzip` and `read_zip_member` never hold more than their cap (plus one chunk) however much the data
-would inflate to; `check_zip_directory` counts a zip's members from its end record, before Python's
-zipfile parses its whole central directory and builds an object for every entry.
-"""
+A 2 MB gzip can inflate to 2 GiB, and a zip member's declared size can lie, so `gunzip` and `read_zip_member`
+never hold more than their cap plus one chunk; `check_zip_directory` counts members from the end record before
+zipfile builds an object for each."""
 
 from __future__ import annotations
 
@@ -28,14 +26,10 @@ class TooLargeError(Exception):
 
 
 def gunzip(data: bytes | memoryview, max_size: int, *, truncate: bool = False) -> bytearray:
-    """Inflate gzip data, concatenated members included, to at most `max_size` bytes.
+    """Inflate gzip data (concatenated members too) to at most `max_size` bytes.
 
-    With `truncate`, the first `max_size` bytes are returned (to peek at the start of a file).
-
-    Raises:
-        TooLargeError: the data inflates to more than `max_size` bytes (without `truncate`).
-        ValueError: not gzip, corrupt, or cut short.
-    """
+    With `truncate`, return the first `max_size` bytes; else raise `TooLargeError` past it. `ValueError`: not
+    gzip, corrupt, or cut short."""
     view, out = memoryview(data), bytearray()
     if not view:
         raise ValueError("no data")
@@ -86,15 +80,10 @@ def _zero_run(view: memoryview) -> int:
 def read_zip_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_size: int, *, truncate: bool = False
 ) -> bytearray:
-    """A member's bytes, at most `max_size` of them, read a chunk at a time.
+    """A zip member's bytes, at most `max_size`, read a chunk at a time.
 
-    The member's declared size is checked first; the stream is capped as well, since a header can
-    lie (zipfile then stops at the declared size and the CRC check fails, which is a ValueError).
-
-    Raises:
-        TooLargeError: the member declares or holds more than `max_size` bytes (without `truncate`).
-        ValueError: a corrupt, encrypted, or unsupported member.
-    """
+    The declared size is checked first and the stream capped too, since a header can lie. Raises
+    `TooLargeError` over the cap (without `truncate`), `ValueError` for a corrupt or encrypted member."""
     if info.file_size > max_size and not truncate:
         raise TooLargeError(max_size)
     out = bytearray()
@@ -114,13 +103,7 @@ def read_zip_member(
 def check_zip_directory(
     handle: IO[bytes], path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS
 ) -> None:
-    """Refuse a zip with more than `limits.archive_members` entries, from its end record alone.
-
-    Where no end record is found nothing is refused: zipfile then reports the file as no zip.
-
-    Raises:
-        LimitError: too many entries, or a central directory too large for that many.
-    """
+    """Refuse a zip with more than `limits.archive_members` entries, from its end record alone."""
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
     handle.seek(max(0, size - (22 + 65535)))  # the end record (22 bytes) and its longest comment

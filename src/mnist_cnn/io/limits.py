@@ -1,16 +1,9 @@
-"""Every cap on what an untrusted file may make the program read, inflate or decode, in one place.
+"""Every cap on what an untrusted file may make the program read, inflate or decode.
 
-People point the tool at downloaded files, and a few kilobytes can declare gigabytes: a gzip or zip
-that inflates 1000-fold, a PNG header promising 900 megapixels, a .keras archive whose members
-declare 3 GiB. Each cap below is checked before the work it bounds (from `stat`, a zip's directory,
-an image header) and, where a header can lie, again while the work is done. A file over a cap is
-refused with a `LimitError` that names the cap, the file's value and how to raise it.
-
-The defaults are generous for real data: MNIST-style CSVs of a few hundred MB (the MNIST training CSV
-is 110 MB of text, 13 MB gzipped) and photos of a few tens of megapixels. Raise one from Python with
-`limits=Limits(csv_text_bytes=2 * GiB)` or `DEFAULT_LIMITS.with_overrides(["csv_text_bytes=2GiB"])`,
-from the command line with `mnist-cnn --limit csv_text_bytes=2GiB ...`.
-"""
+A few kilobytes can declare gigabytes (a 1000-fold gzip, a 900-megapixel PNG header), so each cap is checked
+before the work it bounds and, where a header can lie, again during it. Defaults fit real data (the MNIST
+training CSV is 110 MB of text). Raise one with `Limits(csv_text_bytes=2 * GiB)` or `mnist-cnn --limit
+csv_text_bytes=2GiB`."""
 
 from __future__ import annotations
 
@@ -40,7 +33,7 @@ def _cap(default: int, unit: str, doc: str) -> Any:
 
 
 class _class_or_instance:  # noqa: N801 - used as a decorator, named like classmethod
-    """A method that works on the class (starting from the defaults) or on an instance."""
+    """A method that works on the class (from the defaults) or on an instance."""
 
     def __init__(self, func: Callable) -> None:
         self.func = func
@@ -113,13 +106,8 @@ class Limits:
     def with_overrides(self, overrides: Iterable[str]) -> Limits:
         """These limits with `NAME=VALUE` overrides applied, e.g. `["csv_text_bytes=2GiB"]`.
 
-        Values take the suffixes K, M, G, T (powers of 1000; KB, MB... alike) and KiB, MiB, GiB, TiB
-        (powers of 1024), and may be written `1e8`, `1.5GiB` or `1_000_000`. Called on the class,
-        the defaults are the starting point.
-
-        Raises:
-            ValueError: an unknown name (the message lists the known ones) or an unusable value.
-        """
+        Values are read by `parse_quantity`. Raises `ValueError` for an unknown name (listing the known ones)
+        or an unusable value."""
         names = {cap.name for cap in dataclasses.fields(self)}
         changes: dict[str, int] = {}
         for item in overrides:
@@ -144,12 +132,10 @@ class Limits:
         value: int | None = None,
         also: Iterable[str] = (),
     ) -> LimitError:
-        """The error for `path` over cap `name`: `found` says what the file had ("is 3.0 GiB").
+        """The `LimitError` for `path` over cap `name`; `found` says what the file had ("is 3.0 GiB").
 
-        `value` is the file's figure where known (it sizes the suggested new cap); `also` names
-        other caps the same file would meet next, mentioned where `value` is over them too (a plain
-        CSV counts against both CSV byte caps).
-        """
+        `value` sizes the suggested new cap; `also` names caps the same file meets next (a plain CSV counts
+        against both CSV byte caps)."""
         cap = getattr(self, name)
         also = [n for n in also if value is None or value > getattr(self, n)]
         suggestion = " ".join(
@@ -179,11 +165,9 @@ _QUANTITY = re.compile(r"\s*([0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([
 
 
 def parse_quantity(text: str) -> int:
-    """`"2GiB"`, `"500MB"`, `"64M"`, `"1e8"` or `"1_000"` as a positive integer.
+    """`"2GiB"`, `"500MB"`, `"1e8"` or `"1_000"` as a positive integer; `ValueError` otherwise.
 
-    Raises:
-        ValueError: not a number with a known suffix, not whole, or not positive.
-    """
+    K, M, G, T are powers of 1000; KiB, MiB, GiB, TiB powers of 1024."""
     match = _QUANTITY.fullmatch(text)
     if match is None or match.group(2).lower() not in _UNITS:
         raise ValueError(
@@ -213,7 +197,7 @@ def _unit(name: str) -> str:
 
 
 def _suggest(cap: int, value: int | None, unit: str) -> str:
-    """A round new cap in the syntax `parse_quantity` reads: double the cap until `value` fits."""
+    """A round new cap that `parse_quantity` reads: the cap doubled until `value` fits."""
     new = cap * 2
     while value is not None and new < value:
         new *= 2

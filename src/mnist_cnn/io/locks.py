@@ -1,12 +1,8 @@
-"""One run per directory: an OS file lock on a run directory or a models folder.
+"""One run per directory: an exclusive `flock` on a run directory or models folder.
 
-`directory_lock(path)` holds an exclusive `flock` on `path/.mnist-cnn.lock` for as long as the block
-runs; the operating system drops it when the process ends, however it ends, so a killed run leaves
-nothing to clean up. A second run that asks for a held directory gets `DirectoryBusyError` at once,
-naming the directory and the holder's PID, before it has read or written anything there. Within one
-process the lock is re-entrant: `pipeline.run` holds both directories and the steps it calls take
-them again. Where the file system has no `flock` (Windows), there is no lock and nothing is refused.
-"""
+The OS drops the lock when the process ends, however it ends, so a killed run leaves nothing to clean. A
+second run gets `DirectoryBusyError` at once, naming the directory and the holder's PID. Re-entrant within one
+process. Where there is no `flock` (Windows), nothing is locked."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
-"""Model files checked before Keras opens them, within the caps of `mnist_cnn.io.limits`.
+"""Model files checked before Keras opens them, within the caps of `io.limits`.
 
-Keras reads a .keras archive's `config.json` into memory and inflates `model.weights.h5` in memory
-when it thinks there is room; its own bomb check starts at 4 GiB. So a 6 MB .keras whose members
-declare 3 GiB would be inflated in full. `check_model_archive` refuses such a file from the zip's
-directory alone, before a byte is inflated and before TensorFlow starts.
-"""
+Keras inflates a .keras archive's members in memory and its own bomb check starts at 4 GiB, so a 6 MB file
+declaring 3 GiB would inflate in full. `check_model_archive` refuses it from the zip's directory alone, before
+TensorFlow starts."""
 
 from __future__ import annotations
 
@@ -28,19 +26,11 @@ KERAS_ASSETS = "assets/"
 
 
 def check_model_archive(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse a model file that is not a regular file, too large, or a .keras archive that is unsafe.
+    """Refuse a model file that is not a regular file, too large, or an unsafe .keras archive.
 
-    Every model file: a regular file within `limits.model_file_bytes`, ending in .keras or .h5. A
-    .h5 file is HDF5, which h5py reads a dataset at a time, so its size is all that is checked. A
-    .keras archive: at most `limits.archive_members` members (counted before its directory is
-    parsed), no absolute names and none with `..`, no duplicates, the members Keras writes and no
-    others, at most `limits.model_archive_bytes` declared uncompressed in total, and no member over
-    1 MiB declaring more than `limits.archive_ratio` times its stored size. Nothing is inflated.
-
-    Raises:
-        ModelFileError: missing, not a regular file, another extension, or not a sound .keras zip.
-        LimitError: over one of the caps.
-    """
+    A .h5 is read a dataset at a time, so only its size is checked. A .keras zip must hold only Keras'
+    members, with safe unique names, within `archive_members`, `model_archive_bytes` declared in all and
+    `archive_ratio` per member over 1 MiB. Nothing is inflated. Raises `ModelFileError` or `LimitError`."""
     path = Path(path)
     check_regular_file(path, "model_file_bytes", "a model file", limits=limits, error=ModelFileError)
     if path.suffix not in MODEL_SUFFIXES:

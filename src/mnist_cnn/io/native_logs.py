@@ -1,9 +1,7 @@
 """Keeping what TensorFlow's C++ core writes to file descriptor 2 out of the way.
 
-TensorFlow 2.21 logs through absl before it reads TF_CPP_MIN_LOG_LEVEL, and its converters narrate
-every step (temporary paths included), all straight to descriptor 2, where Python's own
-`sys.stderr` setting cannot reach. The only lever is the descriptor itself.
-"""
+TensorFlow logs through absl before it reads TF_CPP_MIN_LOG_LEVEL, straight to descriptor 2, where
+`sys.stderr` cannot reach: the descriptor itself is the only lever."""
 
 from __future__ import annotations
 
@@ -12,10 +10,7 @@ import sys
 
 
 def silence_native_stderr() -> int | None:
-    """Point descriptor 2 at /dev/null; return a duplicate of what it was (None where there is none).
-
-    Pass the duplicate to `restore_native_stderr` to undo, or keep it to write to the real stderr.
-    """
+    """Point descriptor 2 at /dev/null; return a duplicate of the old one (None where there is none)."""
     try:
         sys.stderr.flush()
         original = os.dup(2)
@@ -65,13 +60,10 @@ KNOWN_NOISE = (
 
 
 def filter_native_stderr(patterns: tuple[str, ...] = KNOWN_NOISE) -> bool:
-    """Drop the lines of descriptor 2 that match `patterns`, for the rest of the process; pass the rest.
+    """Drop descriptor 2's lines that match `patterns` for the rest of the process; True once in place.
 
-    For a notebook kernel, where TensorFlow's start-up lines would otherwise show as red error output
-    in a healthy run. A daemon thread reads a pipe that replaces descriptor 2 and forwards every line
-    that matches no pattern to what descriptor 2 was before. Calling it twice installs it once.
-    Returns True when the filter is in place.
-    """
+    A notebook kernel would show TensorFlow's start-up lines as red errors. A daemon thread reads a pipe that
+    replaces descriptor 2 and forwards the other lines. Calling it twice installs it once."""
     import re
     import threading
 

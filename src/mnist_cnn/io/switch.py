@@ -1,25 +1,9 @@
-"""A run's artefacts switch over together: every file written in full first, then renamed as one set.
+"""A run's files switch over as one set: all written in full first, then renamed together.
 
-Each file is already written atomically (`io.files.atomic_path`: a temporary beside the target, then
-one rename). A run writes several (the model twice, history, metrics, figures), and a process killed
-between two renames would leave a new model beside old metrics. Inside `switch_over(journal_dir)` the
-renames are held back: every writer still writes and fsyncs its temporary beside its target, and
-when the block ends without error
-
-1. the list of (temporary, target) pairs is written atomically as `journal_dir/.mnist-cnn-switch.json`:
-   the commit point;
-2. every temporary is renamed onto its target;
-3. the journal is removed.
-
-A process that dies before (1) leaves the old set untouched; the temporaries it wrote are removed
-by the next run (`io.files.remove_stale_temporaries`). One that dies after (1) leaves a journal, and
-the next start (`finish_switch_over`, under the folder's lock) completes the renames. Either way the
-folders hold one set, old or new, once the next run starts. An error inside the block removes every
-temporary and renames nothing.
-
-The journal is a file a stranger could write: each entry must name a hidden temporary (".<name>.")
-beside its own target, so a hostile journal can at most rename such a file onto its namesake.
-"""
+Inside `switch_over` each `atomic_path` rename is held back; at the end the (temporary, target) pairs are
+written atomically as a journal (the commit point), renamed, and the journal removed. A kill before the
+journal leaves the old set; after it, the next start completes the renames (`finish_switch_over`). A journal
+entry must name a hidden temporary beside its own target: a planted journal can do no harm."""
 
 from __future__ import annotations
 
@@ -41,9 +25,7 @@ JOURNAL_MAX_BYTES = 1 << 20  # a real one lists a dozen files
 def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
     """Hold back every `atomic_path` rename in the block; rename them as one set when it ends.
 
-    The caller holds `journal_dir`'s lock (`io.locks.directory_lock`). Not re-entrant: an inner
-    block's files join the outer set.
-    """
+    The caller holds `journal_dir`'s lock. Not re-entrant: an inner block's files join the outer set."""
     if PENDING.get() is not None:
         yield
         return
@@ -66,8 +48,7 @@ def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
 
 
 def finish_switch_over(journal_dir: str | os.PathLike) -> list[Path]:
-    """Complete a switch-over a killed process committed but did not finish; returns the targets
-    renamed now (none when there is no journal). The caller holds `journal_dir`'s lock."""
+    """Complete a committed but unfinished switch-over; return the targets renamed now."""
     journal = Path(journal_dir) / JOURNAL_NAME
     if not journal.exists():
         return []
