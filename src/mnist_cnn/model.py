@@ -1,22 +1,9 @@
-"""The CNN: a classifier of built-in Keras layers, and the training model that puts augmentation first.
+"""The CNN: a classifier of built-in Keras layers, and the training model that augments in front of it.
 
-`build_classifier` is what a user takes away: convolution blocks, a dense head, a `logits` layer and
-a float32 softmax, nothing but built-in Keras layers, so a saved copy loads in any Keras without this
-package. `build_model` wraps it for training with the random augmentation (this package's
-`RandomAffine`), which is active only in training and never part of a saved model.
-
-Two architectures, one function each (`build_classifier` picks by `config.architecture`):
-- "original", the original project's recipe: three augmentation layers in a row (rotation, zoom,
-  translation), two blocks of Conv2D + BatchNorm + MaxPool + Dropout, Dense + BatchNorm + Dropout.
-- "fast", this project's: the same augmentation as a single affine warp per batch (one resampling
-  instead of three, which is what costs time on a CPU), conv blocks without biases before their
-  BatchNorm, and an optional dense layer. Two settings, off in every profile: `standardize` (each
-  image to zero mean and unit variance, a weightless LayerNormalization) and `distortion` (a mild grid
-  distortion in the same warp).
-The notebook writes the same network out as its own Keras code, for a student to edit; a test holds
-the two equal (tests/test_recipe.py).
-Digits are never flipped, and the border a warp uncovers is filled black, as MNIST's background is.
-"""
+The classifier alone is saved, so it loads in any Keras without this package; the augmentation
+(`RandomAffine`) runs only in training. Two architectures: "original" (the original project's three
+augmentation layers and two conv blocks) and "fast" (one affine warp per batch, since each resampling costs
+CPU time). Digits are never flipped; uncovered borders are black, as MNIST's background is."""
 
 from __future__ import annotations
 
@@ -40,15 +27,8 @@ TRAINING_MODEL_PREFIX = "training_"
 class RandomAffine(layers.Layer):
     """Random rotation, zoom and translation composed into one affine warp per image.
 
-    Args:
-        rotation: largest turn, as a fraction of a full circle (as in keras.layers.RandomRotation).
-        zoom: largest relative change of scale.
-        translation: largest shift, as a fraction of the image side.
-        distortion: largest displacement, in pixels, of a smooth random field added to the warp
-            (a coarse grid of random shifts, bilinearly spread over the image: ttdoucet/mnist's mild
-            grid distortion); 0 keeps the plain affine warp.
-        seed: seed of the layer's random stream.
-    """
+    `rotation` is a fraction of a full circle, `zoom` a relative scale change, `translation` a fraction of the
+    side; `distortion` (pixels) adds a smooth random grid displacement, 0 for none."""
 
     def __init__(
         self,
@@ -103,8 +83,7 @@ class RandomAffine(layers.Layer):
         )
 
     def _warp_with_field(self, images, affine):
-        """The affine warp plus a smooth displacement field, sampled bilinearly with a black border
-        (what `affine_transform` does, with every output pixel's source moved by the field)."""
+        """The affine warp plus a smooth displacement field, sampled bilinearly with a black border."""
         batch, side_h, side_w, channels = ops.shape(images)
         field = keras.random.uniform(
             (batch, _DISTORTION_GRID + 1, _DISTORTION_GRID + 1, 2), -self.distortion,
@@ -171,20 +150,17 @@ def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
 def build_classifier(
     config: Config, norm: Callable[..., layers.Layer] = layers.BatchNormalization
 ) -> keras.Model:
-    """The uncompiled CNN for (28, 28, 1) float inputs in [0, 1]: logits, then a float32 softmax.
+    """The uncompiled CNN for (28, 28, 1) inputs in [0, 1]: logits, then a float32 softmax.
 
-    `norm` makes its batch-norm layers: Keras' own by default, which is what is saved. Training may
-    pass another with the same variables and arithmetic (`training.fused_norm.training_norm`: a
-    fused kernel on one device); the weights are the same.
-    """
+    `norm` makes its batch-norm layers (Keras' own by default, what is saved); training may pass a fused one
+    with the same variables."""
     if config.architecture == "original":
         return build_original_network(config, norm)
     return build_fast_network(config, norm)
 
 
 def build_original_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
-    """The original project's network: Conv2D + BatchNorm + MaxPool + Dropout blocks, then Dense +
-    BatchNorm + Dropout."""
+    """The original project's network: conv, batch-norm, pool and dropout blocks, then a dense head."""
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
     for filters in config.conv_filters:
@@ -200,15 +176,11 @@ def build_original_network(config: Config, norm=layers.BatchNormalization) -> ke
 
 
 def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
-    """This project's network: blocks of 3x3 convolutions (no bias: batch norm shifts), each block's
-    last one max-pooled, every convolution followed by batch norm and ReLU; an optional dense layer.
+    """This project's network: 3x3 convolution blocks with batch norm and ReLU, then the head.
 
-    Pooling goes before the normalisation, not after: batch norm over a quarter of the activations
-    costs a quarter as much. The two orders are the same network only where the normalisation's
-    per-channel scale is positive (max-pooling commutes with ReLU and with any increasing map, not
-    with a negative scale); this order is simply the one trained, and the saved model keeps it.
-    Momentum 0.9: the moving statistics must keep up with a one-cycle schedule's short runs.
-    """
+    Pooling comes before batch norm, which then costs a quarter; the saved model keeps this order.
+    Convolutions have no bias (batch norm shifts). Momentum 0.9 keeps the moving statistics up with a short
+    one-cycle run."""
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
     if config.standardize:  # each image to zero mean and unit variance on its own
@@ -225,8 +197,7 @@ def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.
 
 
 def fast_network_head(inputs, x, config: Config, norm=layers.BatchNormalization) -> keras.Model:
-    """The fast network after its convolution blocks: flatten, the optional dense layer, dropout and
-    the softmax head (also the head of the variants bench/first_conv_probe.py tries)."""
+    """The fast network's head: flatten, the optional dense layer, dropout and the softmax."""
     x = layers.Flatten()(x)
     if config.dense_units:
         x = layers.Dropout(config.dropout)(x)
@@ -251,13 +222,7 @@ def build_model(
     network: Callable[..., keras.Model] = build_classifier,
     augmentation: Callable[[Config], layers.Layer] = build_augmentation,
 ) -> keras.Model:
-    """The training model: `augmentation` (if the config augments) in front of the classifier that
-    `network(config, norm)` builds, which it holds by name.
-
-    `classifier_of(model)` gives back the classifier; `train` copies its weights into a plain
-    `network(config)`, the part that is saved. A recipe (`training.recipe`) passes its own `network`
-    and `augmentation`: the notebook's.
-    """
+    """The training model: the config's augmentation in front of `network(config, norm)`'s classifier."""
     classifier = network(config, norm)
     if not config.augment:
         return classifier

@@ -1,19 +1,9 @@
-"""The MNIST CSV format: recognise the layout, parse fast or carefully, check every value.
+"""The MNIST CSV format: parse a CSV's text fast or carefully, and check every value.
 
-`parse_csv_bytes` turns a CSV's text into uint8 images (N, 28, 28) and labels, accepting every
-common MNIST CSV layout (Kaggle "MNIST in CSV", Kaggle "Digit Recognizer" train and test, headerless
-mirrors) and rejecting bad input with one exception type, `CSVFormatError`, whose message names the
-file, the 1-based line, the column and the reason. Nothing partial is ever returned. Reading files
-(containers, caps, checksums, cache) is `mnist_cnn.data.csv_files.load_csv`'s job; what the first
-line says (header or not, label or not) is `csv_layout`'s.
-
-Parsing takes a fast path first: a small C scanner (`_fastcsv`, built at install time) or, where it
-could not be built, one vectorised `np.fromstring` call with an end-of-row marker that makes a row with
-a wrong field count impossible to miss. Either refuses anything unusual; only then does a careful
-line-by-line parser run, which accepts what is merely odd (leading zeros) and says exactly where and
-why the rest is wrong. Memory stays proportional to the text: the row count is checked against
-`Limits.csv_rows` before any parser allocates its (N, 785) table.
-"""
+Every common layout is accepted (Kaggle's "MNIST in CSV" and "Digit Recognizer", headerless mirrors); bad
+input raises `CSVFormatError` naming the file, line, column and reason, never a partial result. A fast path
+(the C scanner `_fastcsv`, else one `np.fromstring`) refuses anything unusual; then a careful line-by-line
+parser says where and why. Rows are counted against `Limits.csv_rows` before allocating."""
 
 from __future__ import annotations
 
@@ -38,12 +28,9 @@ _DIGITS_AND_SEPARATORS = b"0123456789,\n"
 def parse_csv_bytes(
     text: bytes | bytearray, path: str | os.PathLike = "<bytes>", *, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Parse the (already decompressed) bytes of an MNIST-style CSV; `path` is used in errors.
+    """Parse an MNIST-style CSV's decompressed bytes; `path` names it in errors.
 
-    Raises:
-        CSVFormatError: not a CSV, or a bad header, row or cell.
-        LimitError: more rows than `limits.csv_rows`.
-    """
+    Raises `CSVFormatError` for a bad header, row or cell, `LimitError` over `limits.csv_rows`."""
     text, first_end = normalise(text, path)
     first_line = text if first_end < 0 else text[:first_end]
     layout = read_layout(first_line, path)
@@ -153,8 +140,7 @@ def _parse_body_slow(
 ) -> np.ndarray:
     """Parse line by line, raising for the first bad line; for bodies the fast parser refused.
 
-    Rows go straight into a preallocated int16 table: a list of Python rows would take ~6 KB a row.
-    """
+    Rows go straight into a preallocated int16 table: Python lists would take ~6 KB a row."""
     expected = layout.num_fields
     values = np.empty((rows, expected), dtype=np.int16)
     start, end = span

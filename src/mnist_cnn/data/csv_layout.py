@@ -1,8 +1,4 @@
-"""What the first line of an MNIST-style CSV says: a header or a data row, a label column or not, and
-whether the file is text at all (an image or an archive named .csv is refused by what it is).
-
-`csv_format` parses the rest; both name the file, the line and the reason in a `CSVFormatError`.
-"""
+"""What an MNIST-style CSV's first line says: header or data, a label column or not, text at all."""
 
 from __future__ import annotations
 
@@ -35,12 +31,7 @@ class Layout:
 
 
 def header_has_label(head: bytes | bytearray, path: str | os.PathLike = "<bytes>") -> bool | None:
-    """Whether a CSV whose text starts with `head` has a label column; None when `head` holds no
-    whole first line.
-
-    Raises:
-        CSVFormatError: the first line is no MNIST CSV header or row.
-    """
+    """Whether a CSV starting with `head` has a label column; None when `head` has no whole first line."""
     text, first_end = normalise(head, path)
     return None if first_end < 0 else read_layout(text[:first_end], path).has_label
 

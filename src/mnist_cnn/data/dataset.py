@@ -1,9 +1,4 @@
-"""The data set in memory: train, validation and test splits, and the arrays the model takes.
-
-`load_dataset(config)` loads the config's CSVs (through `mnist_cnn.data.csv_files.load_csv`, held to
-`mnist_cnn.io.limits`), checks every label against the class names and splits off a stratified,
-seeded validation set; `to_model_input` and `one_hot` turn the uint8 arrays into what Keras fits on.
-"""
+"""The data set in memory: train, validation and test splits, and the arrays the model takes."""
 
 from __future__ import annotations
 
@@ -74,7 +69,7 @@ class Dataset:
 
 
 def check_labels(path: str | os.PathLike, labels: np.ndarray, num_classes: int) -> None:
-    """Every label must name one of `num_classes` classes: the first that does not is an error."""
+    """Raise for the first label that names none of `num_classes` classes."""
     if labels.size and labels.max() >= num_classes:
         row = int(np.argmax(labels >= num_classes))
         raise CSVFormatError(
@@ -85,16 +80,10 @@ def check_labels(path: str | os.PathLike, labels: np.ndarray, num_classes: int) 
 
 
 def load_dataset(config, *, limits: Limits = DEFAULT_LIMITS) -> Dataset:
-    """Load the config's train and test CSVs (in parallel), check labels, and split off validation.
+    """Load the config's CSVs, check labels, and split off a stratified, seeded validation set.
 
-    The split is stratified and seeded by `config.seed`; `config.train_limit` and
-    `config.test_limit` shrink the sets (stratified for training) for quick runs.
-
-    Raises:
-        CSVFormatError: a CSV fails validation, the training CSV has no labels, or a label has no
-            class name.
-        LimitError: a CSV is over `limits`.
-    """
+    `config.train_limit` and `config.test_limit` shrink the sets for quick runs. Raises `CSVFormatError` (a
+    bad CSV, no training labels, an unnamed label) or `LimitError`."""
     paths = [Path(config.train_path), Path(config.test_path)]
     (images, labels), (test_x, test_y) = load_csvs(paths, limits=limits)
     if labels is None:

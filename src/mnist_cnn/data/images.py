@@ -1,10 +1,8 @@
 """Digit images of your own, read safely and prepared as MNIST prepared its digits.
 
-Photos and drawings do not look like MNIST, so `prepare_image` brings them to its conventions first:
-grayscale, a light digit on a black background, cropped to the digit, scaled to fit a 20x20 box
-keeping its aspect, then placed in a 28x28 frame with its centre of mass in the middle (how LeCun et
-al. built MNIST from NIST's scans). `read_image` opens a file from a stranger within `Limits`.
-"""
+`prepare_image` brings a photo or drawing to MNIST's conventions: grayscale, a light digit on black, cropped,
+scaled into a 20x20 box, centred by mass in 28x28 (as LeCun et al. built MNIST from NIST). `read_image` opens
+a stranger's file within `Limits`."""
 
 from __future__ import annotations
 
@@ -47,19 +45,9 @@ _HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A PNG, JPEG, BMP, GIF, TIFF or WebP image as float grayscale in [0, 1].
 
-    Only regular files within `limits.image_file_bytes` are read, and an image's width x height is
-    checked against `limits.image_pixels` from its header, before a pixel is decoded. Transparent
-    parts count as white paper, so a dark digit on a transparent background reads as it looks in a
-    viewer. Images deeper than 8 bits are scaled, not clipped: 16-bit by 65535; 32-bit integers by
-    255 or 65535 where their values fit those ranges (8- or 16-bit data in a wider mode, as older
-    Pillow opens 16-bit PNGs), else from their own minimum and maximum; floats as they are where
-    they lie in [0, 1], by 255 where in [0, 255], else from their own minimum and maximum (there is
-    no standard scale for other float data, and `prepare_image` stretches contrast anyway).
-
-    Raises:
-        ImageReadError: missing, not a regular file, not an image of those formats, or unreadable.
-        LimitError: the file or its pixel count is over `limits`.
-    """
+    The file size and the header's pixel count are checked before decoding. Transparency counts as white
+    paper. Deeper images are scaled, not clipped (`_scale_deep`). Raises `ImageReadError` for a missing,
+    irregular or unreadable file, `LimitError` over `limits`."""
     from PIL import Image, UnidentifiedImageError
 
     data = read_regular_file(path, "image_file_bytes", "an image", limits=limits, error=ImageReadError)
@@ -92,8 +80,7 @@ def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.n
 
 
 def _upright(image):
-    """The image turned as its EXIF orientation says: a phone stores how it was held instead of turning
-    the pixels. A damaged EXIF block leaves the image as stored rather than refusing it."""
+    """The image turned as its EXIF orientation says; a damaged EXIF block leaves it as stored."""
     from PIL import ImageOps
 
     try:
@@ -120,7 +107,11 @@ def _to_gray(image, path: str | os.PathLike) -> np.ndarray:
 
 
 def _scale_deep(values: np.ndarray, mode: str, path: str | os.PathLike) -> np.ndarray:
-    """Values of a 16-bit, 32-bit integer or float image in [0, 1] (rules in `read_image`)."""
+    """A 16-bit, 32-bit integer or float image scaled into [0, 1].
+
+    Integers by 65535, or by 255 or 65535 where their values fit (old Pillow opens 16-bit PNGs as 32-bit);
+    floats as they are in [0, 1], by 255 in [0, 255]; else from their own range (`prepare_image` stretches
+    contrast anyway)."""
     if mode.startswith("I;16"):
         return values / 65535.0
     if values.size == 0:
@@ -155,11 +146,7 @@ def _bomb_error(path: str | os.PathLike, err: Exception, limits: Limits) -> Inpu
 
 
 def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np.ndarray:
-    """A grayscale image in [0, 1] (any size) as a uint8 28x28 MNIST-style digit.
-
-    Raises:
-        ImageReadError: the image holds no digit (it is one flat colour).
-    """
+    """A grayscale image in [0, 1] (any size) as a uint8 28x28 digit; `ImageReadError` if flat."""
     from PIL import Image
 
     gray = np.asarray(gray, dtype=np.float32)
@@ -219,11 +206,9 @@ def _refuse_a_solid_block(digit: np.ndarray, source: str | os.PathLike) -> None:
 
 
 def stroke_width(mask: np.ndarray) -> float:
-    """The mean width in pixels of the strokes in a boolean ink mask: twice the area over the boundary.
+    """The mean stroke width of a boolean ink mask: twice the area over the boundary.
 
-    A stroke of width w and length L has area wL and about 2L boundary pixels (ink beside background);
-    a one-pixel line is all boundary, so it measures 2: the estimate errs towards wider.
-    """
+    A stroke of width w and length L has area wL and about 2L boundary pixels; a one-pixel line measures 2."""
     if not mask.any():
         return 0.0
     padded = np.pad(mask, 1)
@@ -233,11 +218,9 @@ def stroke_width(mask: np.ndarray) -> float:
 
 
 def _thickened(ink: np.ndarray, grow: int) -> np.ndarray:
-    """`ink` widened by `grow` pixels (a square maximum filter), cropped to the widened digit.
+    """`ink` widened by `grow` pixels, cropped to the widened digit.
 
-    The filter reaches down and right only, which is a centred filter shifted: the digit is cropped
-    and centred by its mass afterwards, so the shift does not matter.
-    """
+    The filter reaches down and right only; centring by mass afterwards cancels the shift."""
     out = np.pad(ink, ((0, grow), (0, grow)))
     for axis in (0, 1):
         widened = out.copy()
@@ -250,11 +233,11 @@ def _thickened(ink: np.ndarray, grow: int) -> np.ndarray:
 
 
 def _box(mask: np.ndarray) -> tuple[slice, slice]:
-    """The rows and columns of the smallest box holding every True of a 2-D mask with at least one."""
+    """The rows and columns of the smallest box holding every True of a non-empty 2-D mask."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def load_images(paths: list[str | os.PathLike], limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """Read and prepare image files, each held to `limits`: uint8 (N, 28, 28), in the order given."""
+    """Read and prepare image files within `limits`: uint8 (N, 28, 28), in the order given."""
     return np.stack([prepare_image(read_image(path, limits), path) for path in paths])
