@@ -1,5 +1,4 @@
-"""What a run trains on: the GPUs the active backend sees, what the run resolved to (`Placement`), the
-CPU, and the numeric precision the hardware computes fastest. The strategy itself is `distribute`'s."""
+"""What a run trains on: the GPUs the backend sees, the resolved placement, the CPU, the precision."""
 
 from __future__ import annotations
 
@@ -12,8 +11,7 @@ from mnist_cnn import backends
 
 
 def tpu_present() -> bool:
-    """Whether a TPU is attached. Colab's TPU runtimes announce themselves so; asking TensorFlow's
-    resolver elsewhere can wait on a metadata server that this machine cannot reach."""
+    """Whether a TPU is attached, from the environment (TensorFlow's resolver can hang off Colab)."""
     return (
         bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
         or Path("/dev/accel0").exists()
@@ -22,7 +20,7 @@ def tpu_present() -> bool:
 
 @dataclass(frozen=True)
 class Gpu:
-    """One GPU as TensorFlow reports it: its name and CUDA compute capability (None where unknown)."""
+    """One GPU: its name and CUDA compute capability (None where unknown)."""
 
     name: str
     capability: tuple[int, int] | None = None
@@ -88,8 +86,7 @@ def _capability(text: str | None) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class Placement:
-    """What a run trains on, as resolved: device kind ("cpu", "gpu" or "tpu"), its name, the GPU's
-    compute capability, and the number of replicas that share each batch."""
+    """What a run trains on: device kind, name, GPU capability, and replicas sharing each batch."""
 
     kind: str
     name: str
@@ -100,7 +97,7 @@ class Placement:
         return asdict(self)
 
     def record(self) -> dict[str, Any]:
-        """As recorded in metrics.json and a resume point: the fields and their description."""
+        """The fields as recorded in metrics.json and a resume point, with the description."""
         return {**self.to_dict(), "description": self.describe()}
 
     def describe(self) -> str:
@@ -144,18 +141,15 @@ _BF16_ISAS = frozenset({"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX
 
 
 def isa_cap() -> str | None:
-    """The instruction set oneDNN is held to (ONEDNN_MAX_CPU_ISA, or its older name), None if not held.
+    """The ISA oneDNN is held to (ONEDNN_MAX_CPU_ISA), None if not held.
 
-    `ONEDNN_MAX_CPU_ISA=AVX2` makes an AVX-512 machine compute as an AVX2-only one does; it must be set
-    before TensorFlow starts (`run_under_isa_cap`).
-    """
+    `AVX2` makes an AVX-512 machine compute as an AVX2-only one; it must be set before TensorFlow starts."""
     value = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
     return value.strip().upper() if value and value.strip() else None
 
 
 def run_under_isa_cap(isa: str | None) -> None:
-    """Restart this process with oneDNN held to `isa` unless it already is (oneDNN reads the cap once,
-    when TensorFlow loads it, so a running process cannot change it). Nothing happens for None."""
+    """Restart this process with oneDNN held to `isa` unless it already is (read once, at load)."""
     if isa is None or isa_cap() == isa.upper():
         return
     import sys
@@ -184,14 +178,11 @@ def _cpuinfo_field(name: str) -> str | None:
 def choose_precision(
     setting: str = "auto", device: str = "auto", gpus: list[Gpu] | None = None
 ) -> tuple[str, str]:
-    """The Keras dtype policy to train with, and why: (policy name, reason in words).
+    """The Keras dtype policy to train with, and why: (policy name, reason).
 
-    "auto" takes bfloat16 where the hardware computes it natively (a TPU, a GPU of compute capability
-    8.0 or later such as the A100, L4 and H100, a CPU with AMX or AVX512-BF16 under TensorFlow's or
-    PyTorch's oneDNN kernels; JAX's CPU kernels gain nothing from it), float16 with loss
-    scaling on GPUs with tensor cores but no bfloat16 (7.x: T4, V100), and float32 elsewhere. Any
-    other setting is used as given. `gpus` as `list_gpus` gives them (asked of TensorFlow if None).
-    """
+    "auto" takes bfloat16 where computed natively (TPU, GPU capability 8.0+, a CPU with AMX or AVX512-BF16
+    under oneDNN, not JAX's CPU kernels), float16 on 7.x GPUs (T4, V100), float32 elsewhere. Any other setting
+    is used as given."""
     if setting != "auto":
         return setting, "set in the configuration"
     if device == "tpu" or (device == "auto" and tpu_present()):

@@ -1,17 +1,8 @@
-"""How a run spreads over devices, on each backend, under one rule: the profile's batch is the global
-batch, and each replica takes an equal share of it.
+"""How a run spreads over devices on each backend; the profile's batch is always the global batch.
 
-- TensorFlow: a tf.distribute strategy (TPUStrategy, MirroredStrategy over several GPUs or logical
-  CPUs, OneDeviceStrategy, or the default one).
-- JAX: Keras' distribution API, `keras.distribution.DataParallel` over the local devices (several GPUs,
-  TPU cores, or host CPUs that `XLA_FLAGS=--xla_force_host_platform_device_count=N` splits), which XLA
-  compiles as one program over the global batch: batch normalization sees the whole batch as is.
-  Several hosts join through `keras.distribution.initialize` before the run (docs/backends.md).
-- PyTorch: one device (Keras takes the GPU where there is one); several are refused in one line.
-
-`make_strategy` returns, whatever the backend, an object with `num_replicas_in_sync` and `scope()`,
-which holds both the model's building and its training.
-"""
+TensorFlow uses a tf.distribute strategy; JAX Keras' `DataParallel`, compiled as one program, so batch norm
+sees the whole batch; PyTorch one device (several are refused in one line). `make_strategy` returns, on any
+backend, an object with `num_replicas_in_sync` and `scope()`."""
 
 from __future__ import annotations
 
@@ -24,8 +15,7 @@ from mnist_cnn.training.devices import Gpu, Placement, cpu_name, list_gpus, tpu_
 
 
 class KerasDistribution:
-    """A run's devices on JAX or PyTorch: Keras' `distribution` (None for the backend's default
-    device) and the number of replicas that share each batch."""
+    """A run's devices on JAX or PyTorch: Keras' `distribution` (None for the default) and replicas."""
 
     def __init__(self, distribution: Any = None, replicas: int = 1, platform: str = "cpu") -> None:
         self.distribution = distribution
@@ -39,10 +29,8 @@ class KerasDistribution:
 def make_strategy(device: str = "auto"):
     """The strategy for "auto", "cpu", "gpu", "mirrored" or "tpu" on the active backend.
 
-    "auto" takes a TPU where one is attached, every GPU where there are several (data-parallel), and
-    otherwise the backend's default device (one GPU if present, else the CPU); "mirrored" spreads over
-    every local device, the host's CPUs included where there is no accelerator.
-    """
+    "auto" takes a TPU, else every GPU where there are several, else the default device; "mirrored" spreads
+    over every local device, CPUs included where there is no accelerator."""
     backend = backends.active()
     if backend == "tensorflow":
         return _tensorflow_strategy(device)
@@ -52,8 +40,7 @@ def make_strategy(device: str = "auto"):
 
 
 def resolve_placement(strategy, device: str = "auto", gpus: list[Gpu] | None = None) -> Placement:
-    """The `Placement` of `strategy`, made by `distribute.make_strategy(device)`; `gpus` as `list_gpus`
-    gives them."""
+    """The `Placement` of a strategy from `make_strategy`."""
     replicas = int(strategy.num_replicas_in_sync)
     if on_tpu(strategy):
         return Placement("tpu", "TPU", replicas)
@@ -73,9 +60,7 @@ def on_tpu(strategy) -> bool:
 
 
 def multi_step_breaks() -> bool:
-    """Whether Keras' multi-step loop (`steps_per_execution` above 1) fails here: under TensorFlow's
-    MirroredStrategy (a placeholder of the loop left unfed, Keras 3.15), and on PyTorch, whose
-    trainer accepts only 1."""
+    """Whether `steps_per_execution` above 1 fails: under MirroredStrategy (Keras 3.15) and on PyTorch."""
     backend = backends.active()
     if backend != "tensorflow":
         return backend == "torch"
@@ -90,9 +75,7 @@ def steps_per_call(wanted: int) -> int:
 
 
 def whole_run_scope(strategy):
-    """The scope a whole run (building and `fit`) sits in: Keras' distribution on JAX, which `fit`
-    reads to shard each batch; nothing on TensorFlow, whose strategy the model keeps from its
-    building (`strategy.scope()`)."""
+    """The scope around building and `fit`: Keras' distribution on JAX, nothing on TensorFlow."""
     if isinstance(strategy, KerasDistribution):
         return strategy.scope()
     return contextlib.nullcontext()

@@ -1,18 +1,9 @@
 """Ensembles: `config.members` networks of one profile, averaged in one model of built-in layers.
 
-Member k (from 1) trains as a single network would (`training.loop.train` goes through them), with
-seed `config.seed + k - 1`, in its own run directory (`run_dir/member-k`), so each is resumable on
-its own: a lost runtime loses at most one member's epoch, and finished members are loaded, not
-trained again. Every member trains on the same
-split (the dataset is loaded once, with `config.seed`), so the validation images that choose each
-member's epoch and the ensemble's temperature are held out from every member.
-
-The saved model takes the image, runs each member up to its logits, and averages them (a built-in
-`Average` layer named `logits`); the temperature and the softmax follow as for one network. Averaging
-logits is a geometric mean of the members' probabilities, renormalised: one temperature then
-calibrates the whole, and the file loads in plain Keras and exports to TFLite and ONNX as a single
-network does.
-"""
+Member k trains with seed `config.seed + k - 1` in `run_dir/member-k`, each resumable on its own, all on the
+same split, so validation stays held out from every member. The saved model averages the members' logits (a
+geometric mean of their probabilities): one temperature calibrates the whole, and it loads and exports as a
+single network does."""
 
 from __future__ import annotations
 
@@ -53,9 +44,7 @@ def average_members(classifiers: list[keras.Model], name: str) -> keras.Model:
 
 
 def combine_members(members: list[TrainResult]) -> TrainResult:
-    """An ensemble's result from its members' (in order): their classifiers averaged; the history, best
-    epoch and precision of the first member (its curves are the ones shown); train seconds and epochs
-    summed over the members."""
+    """An ensemble's result: classifiers averaged, the first member's history, summed seconds and epochs."""
     first = members[0]
     model = average_members([m.model for m in members], name=first.model.name)
     return dataclasses.replace(

@@ -1,6 +1,6 @@
-"""The input pipeline: the split's images and one-hot labels in batches, shuffled by the seed, whole
-batches only, the profile's batch as the global batch. TensorFlow reads them through tf.data; JAX and
-PyTorch through a `keras.utils.PyDataset` that draws each epoch's order from the seed and the epoch."""
+"""The input: seeded shuffled batches of the split, the profile's batch as the global batch.
+
+tf.data on TensorFlow; on JAX and PyTorch a `PyDataset` drawing each epoch's order from seed and epoch."""
 
 from __future__ import annotations
 
@@ -13,12 +13,9 @@ from mnist_cnn.data.dataset import Dataset, one_hot, to_model_input
 
 
 def without_autotuning(pipeline):
-    """`pipeline` with a fixed prefetch of 2 batches and tf.data's autotuning off.
+    """`pipeline` with a fixed prefetch of 2 and tf.data's autotuning off.
 
-    On a 2-core CPU the autotuner's background threads took cores from the training step often enough
-    to leave them idle about 3.5 s in every 12,800 images (5.1 s a pass instead of 3.6 s;
-    bench/slow_mode_probe.py has the measurements).
-    """
+    On 2 cores the autotuner's threads left the step idle ~40 % longer (bench/slow_mode_probe.py)."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -27,9 +24,7 @@ def without_autotuning(pipeline):
 
 
 class ShuffledBatches(keras.utils.PyDataset):
-    """Batches of (images, one-hot labels) in an order drawn from (seed, epoch): the same epoch gets
-    the same order in a resumed run as in one that never stopped. `whole` drops the last partial
-    batch, so every step has one shape and is compiled once."""
+    """Batches in an order drawn from (seed, epoch), so a resumed run sees the same order."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch: int, seed: int | None,
                  whole: bool = True, first_epoch: int = 0) -> None:
@@ -58,15 +53,12 @@ class ShuffledBatches(keras.utils.PyDataset):
 
 
 def takes_whole_batches(images: int, batch: int) -> bool:
-    """Whether training drops an epoch's last partial batch: yes when there is at least one whole
-    batch. Every step then has one shape, so the step is traced and its kernels set up once, not
-    twice; the few images left over each epoch differ from epoch to epoch, as the shuffle does."""
+    """Whether training drops an epoch's last partial batch: one shape means one trace."""
     return images >= batch
 
 
 def make_datasets(config: Config, dataset: Dataset, strategy, first_epoch: int = 0):
-    """(training batches shuffled by the seed, validation batches, steps per epoch) for the active
-    backend; `first_epoch` is where a resumed run starts."""
+    """(shuffled training batches, validation batches, steps per epoch) for the active backend."""
     train_x, val_x = to_model_input(dataset.train_x), to_model_input(dataset.val_x)
     train_y = one_hot(dataset.train_y, config.num_classes)
     val_y = one_hot(dataset.val_y, config.num_classes)

@@ -1,23 +1,9 @@
-"""TensorFlow's oneDNN CPU kernels, on where TensorFlow's own default leaves them off.
+"""TensorFlow's oneDNN CPU kernels, turned on where TensorFlow's own default leaves them off.
 
-TensorFlow's Linux x86-64 builds carry two sets of CPU kernels for convolutions, pooling, batch
-normalization and matrix products: Eigen's and oneDNN's ("oneDNN custom operations"). TensorFlow turns
-oneDNN's on by default only on CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX
-(`DefaultOneDnnPolicy` in tensorflow/core/util/util.cc). On a CPU with AVX2 and no AVX-512, most
-laptops and desktops and many cloud machines, Eigen's kernels run, and training takes about 1.5 times
-as long: on a 2-core AVX2-only AMD EPYC, keras-io's MNIST example trained in 435.4 s with Eigen's and
-287.0 s with oneDNN's, and `quick` in 65.2 s against 46.2 s (bench/README.md, "oneDNN's kernels on
-an AVX2-only CPU").
-
-`choose_onednn` sets `TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads, on Linux x86-64, unless the
-variable is already set (the user's choice stands: `TF_ENABLE_ONEDNN_OPTS=0` keeps Eigen's kernels)
-or TensorFlow is already loaded (it reads the variable once). The package calls it on import.
-`onednn_state` says what is in force and why, for metrics.json and the benchmarks.
-
-`onednn_state` asks TensorFlow through a private function, `_pywrap_util_port.IsMklEnabled` (no public
-API says which kernels run); checked on TensorFlow 2.18.0, 2.19.0, 2.20.0 and 2.21.0, and tests/training/
-test_onednn.py holds it to the variable's effect.
-"""
+TensorFlow enables oneDNN only on CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX; on AVX2-only CPUs
+Eigen's kernels train about 1.5 times slower (bench/JOURNAL.md). `choose_onednn` sets
+`TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads unless the user set it. `onednn_state` asks the private
+`_pywrap_util_port.IsMklEnabled` (tests/training/test_onednn.py holds it to its effect)."""
 
 from __future__ import annotations
 
@@ -51,11 +37,9 @@ def _linux_x86() -> bool:
 
 
 def onednn_state() -> dict[str, bool | str | None]:
-    """Whether TensorFlow runs oneDNN's CPU kernels in this process, and why, in words.
+    """Whether TensorFlow runs oneDNN's CPU kernels here, and why; imports TensorFlow.
 
-    Imports TensorFlow. `enabled` is None where TensorFlow does not say (a build without oneDNN, or a
-    version without the function), and where Keras runs on another backend.
-    """
+    `enabled` is None where TensorFlow does not say, or Keras runs on another backend."""
     from mnist_cnn import backends
 
     if backends.active() != "tensorflow":
@@ -81,8 +65,7 @@ def onednn_state() -> dict[str, bool | str | None]:
 
 
 def package_reason(flags: frozenset[str]) -> str:
-    """Why the package's choice is in force, on a CPU with these flags: whether TensorFlow itself would
-    have made the same one."""
+    """Why the package's choice is in force on a CPU with these flags."""
     own = [flag for flag in TENSORFLOW_DEFAULT_ON_FLAGS if flag in flags]
     if own:
         return f"turned on by mnist_cnn, as TensorFlow itself does on this CPU ({' '.join(own)})"
@@ -104,9 +87,7 @@ def onednn_requested(setting: str) -> str | None:
 
 
 def run_with_onednn(setting: str) -> None:
-    """Restart this process with TF_ENABLE_ONEDNN_OPTS as `setting` asks unless it already is
-    (TensorFlow reads it once, when it loads). "auto" puts the package's choice in force where a
-    script loaded TensorFlow before the package could make it."""
+    """Restart this process with TF_ENABLE_ONEDNN_OPTS as `setting` asks, unless it already is."""
     wanted = onednn_requested(setting)
     if wanted is None:
         if VARIABLE in os.environ or not _linux_x86():

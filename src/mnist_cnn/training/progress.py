@@ -1,10 +1,7 @@
-"""Progress within and across epochs: steps done, the rate, and the time left for the epoch and the run.
+"""Progress within and across epochs: steps done, the rate, and the time left.
 
-`ProgressCallback` turns Keras' batch and epoch events into `Progress` records and hands each to a
-function the caller passes in: the command line draws a bar that updates in place in a terminal, the
-notebook updates a display (`mnist_cnn.live`). The library prints nothing itself. `format_bar` is the
-one text both show.
-"""
+`ProgressCallback` hands `Progress` records to a caller's function: the command draws a bar, the notebook
+updates a display (`mnist_cnn.live`); `format_bar` is the text both show."""
 
 from __future__ import annotations
 
@@ -62,14 +59,10 @@ def format_bar(progress: Progress, width: int = 20) -> str:
 
 
 class ProgressCallback(keras.callbacks.Callback):
-    """Hands a `Progress` to `sink` after each call into the training step (at most every
-    `min_interval` seconds) and after each epoch.
+    """Hand a `Progress` to `sink` after steps (at most every `min_interval` s) and after each epoch.
 
-    The rate is measured from the first call of each epoch on, so that tracing, which the first call
-    of a run waits for, does not count (until then a later epoch is taken to last as long as the one
-    before); the run's time left takes the last whole epoch (validation included) as the length of
-    each epoch to come.
-    """
+    The rate counts from each epoch's first call, so tracing is excluded; the run's time left takes the last
+    whole epoch, validation included, as each remaining epoch's length."""
 
     def __init__(
         self,
@@ -129,8 +122,7 @@ class ProgressCallback(keras.callbacks.Callback):
 
 
 def for_member(sink: Callable[[Progress], Any], member: int, members: int) -> Callable[[Progress], Any]:
-    """`sink` for network `member` of `members` (1-based): its records say so, and their time left
-    counts each network still to train as long as this one."""
+    """`sink` for network `member` of `members`: its time left counts each network still to train."""
 
     def forward(progress: Progress) -> Any:
         left = progress.seconds_left

@@ -1,5 +1,4 @@
-"""What a training run produced (`TrainResult`): the classifier with the best epoch's weights, its
-history, its time, and where and how it trained."""
+"""What a training run produced: the best epoch's classifier, its history, time and placement."""
 
 from __future__ import annotations
 

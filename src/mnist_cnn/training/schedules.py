@@ -11,10 +11,9 @@ from mnist_cnn.config import Config
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak` over the first `warmup` fraction of steps, then cosine decay to ~0.
+    """Linear warm-up to `peak` over the `warmup` fraction of steps, then cosine decay to ~0.
 
-    Computed from the optimizer's step counter, so a resumed run picks up where it stopped.
-    """
+    It reads the optimizer's step counter, so a resumed run picks up where it stopped."""
 
     def __init__(self, peak: float, total_steps: int, warmup: float = 0.2, floor: float = 1e-3):
         self.peak = float(peak)

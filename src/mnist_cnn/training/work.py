@@ -1,11 +1,7 @@
-"""How much arithmetic a recipe costs: multiply-adds per image through the network, and over training.
+"""How much arithmetic a recipe costs: multiply-adds per image, and over training.
 
-Recipes are compared by accuracy against their work (issue 40: the published networks that score
-higher do 17 to 33 times this project's work per image, and train for more epochs). The count is the
-forward pass's multiply-adds in convolutions and dense layers, which is nearly all of it for these
-networks (batch norm, pooling and activations are a few operations per value, not per weight); a
-training step costs about three times the forward pass, for every recipe alike.
-"""
+Recipes are compared by accuracy against work. The count is the forward pass's multiply-adds in convolutions
+and dense layers, nearly all of it here; a training step costs about three times that."""
 
 from __future__ import annotations
 
@@ -19,8 +15,8 @@ from mnist_cnn.training.result import TrainResult
 
 
 def multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds of one image's forward pass through `model`'s Conv2D and Dense layers (nested
-    models included: an ensemble counts every member)."""
+    """Multiply-adds of one image's forward pass through `model`'s Conv2D and Dense layers, nested included.
+    """
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -39,10 +35,9 @@ def multiply_adds(model: keras.Model) -> int:
 def training_work(
     model: keras.Model, train_images: int, batch_size: int, epochs_run: int, whole_batches: bool = True
 ) -> dict[str, Any]:
-    """The work of a finished training: multiply-adds per image, images each network saw (whole
-    batches where this package's training takes them, `input_pipeline.takes_whole_batches`;
-    `whole_batches=False` for Keras' own `fit(x, y)`, which keeps the last partial batch),
-    epochs, and their product."""
+    """A training's work: multiply-adds per image, images per network, epochs, and their product.
+
+    `whole_batches=False` for Keras' own `fit(x, y)`, which keeps the last partial batch."""
     per_image = multiply_adds(model)
     whole = whole_batches and takes_whole_batches(train_images, batch_size)
     per_epoch = (train_images // batch_size) * batch_size if whole else train_images
@@ -56,8 +51,7 @@ def training_work(
 
 
 def result_work(result: TrainResult, train_images: int, batch_size: int) -> dict[str, Any]:
-    """`training_work` of a finished run; for an ensemble, summed over its networks (the per-image
-    figure is then the whole ensemble's prediction, and the product is each network's added up)."""
+    """`training_work` of a finished run, summed over an ensemble's networks."""
     parts = [training_work(m.model, train_images, batch_size, m.epochs_run)
              for m in (result.members or [result])]
     if len(parts) == 1:

@@ -1,12 +1,7 @@
 """Whether the training step is compiled with XLA: an explicit choice, made and recorded per run.
 
-Keras' `jit_compile="auto"` turns XLA on with TensorFlow wherever a GPU is present, no distribution
-strategy is in use, op determinism is off and every layer says it supports XLA. The augmentation's
-warp (`ops.image.affine_transform`, TensorFlow's ImageProjectiveTransformV3, and the three layers of
-the `original` recipe) has no XLA kernel in TensorFlow 2.20 or 2.21, so on a GPU with determinism off
-"auto" would compile a step that cannot run. This module decides instead, says why, and refuses
-`xla="on"` where it cannot compile.
-"""
+Keras' `jit_compile="auto"` would compile on a TensorFlow GPU a step whose warp (ImageProjectiveTransformV3)
+has no XLA kernel; this module decides instead, says why, and refuses `xla="on"` where it cannot compile."""
 
 from __future__ import annotations
 
@@ -21,20 +16,11 @@ _WARP_HAS_NO_XLA_KERNEL = (
 
 
 def choose_xla(config: Config, placement: Placement) -> tuple[bool, str]:
-    """(whether to compile the training step, why), for `config.xla` on `placement` and the backend.
+    """(whether to compile the training step, why) for `config.xla` on `placement` and the backend.
 
-    Keras' `jit_compile` means XLA on TensorFlow, `jax.jit` on JAX and `torch.compile` on PyTorch.
-    On JAX "auto" is on: without it every operation runs on its own. On PyTorch "auto" is off: Keras
-    calls its training step compiled with `torch.compile` experimental, and it is not measured here.
-    On TensorFlow "auto" is off where the network augments (the warp has no XLA kernel), with op
-    determinism (XLA does not promise deterministic kernels; Keras' own rule), on a CPU (slower
-    there: bench/README.md, "XLA on a CPU"), under several replicas (Keras leaves it off with
-    tf.distribute) and on a TPU (TPUStrategy compiles every step with XLA anyway); on otherwise,
-    which is a GPU training without augmentation and without determinism.
-
-    Raises:
-        ValueError: "on" for an augmented network on TensorFlow, which cannot compile its warp.
-    """
+    "auto" is on with JAX (else each op runs alone) and off with PyTorch (unmeasured). On TensorFlow it is on
+    only for a GPU run without augmentation or determinism: off on a CPU (slower), under several replicas, on
+    a TPU (compiled anyway). `ValueError` for "on" with an augmented TensorFlow network."""
     backend = keras.backend.backend()
     augments_on_tensorflow = config.augment and backend == "tensorflow"
     if config.xla == "on" and augments_on_tensorflow:
