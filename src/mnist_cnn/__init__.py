@@ -1,12 +1,7 @@
 """mnist-cnn: an augmented Keras CNN for MNIST-style CSVs, as a library, a notebook and a command.
 
-Subpackages along the layers: io (input files, caps, atomic writes), data (the CSV format, reading, the
-dataset), training (the loop, resume, schedules, devices, the fused batch norm), evaluation (metrics,
-calibration, plots) and serving (saving and loading, prediction, exports, the demo page); at the top,
-config, model, backends (Keras' three), keras_compat, pipeline, the command (cli, cli_parser),
-runtime_setup (the notebook's install into a live Colab runtime) and notebook_setup (the rest of its
-setup). docs/design.md maps each module.
-"""
+Layers, top down: io, data, training, evaluation, serving, then config, model, pipeline and the command.
+docs/design.md maps each module."""
 
 __version__ = "0.1.0"
 

@@ -1,12 +1,8 @@
-"""Keras' three backends (TensorFlow, JAX, PyTorch): which one runs, its version, the one job each does
-its own way (deterministic kernels), and the one line said where a job needs TensorFlow.
+"""Keras' three backends: which one runs, its version, deterministic kernels, and TensorFlow-only jobs.
 
-The package requires no backend, as Keras itself does not; each has an extra (`mnist-cnn[tensorflow]`,
-`[jax]`, `[torch]`), and requirements.txt, `make` and the notebook's Colab setup install TensorFlow,
-the default. `choose_backend` runs on the package's import, before Keras loads: where the user chose
-none and TensorFlow is not installed, it takes JAX or PyTorch if one of them is, so that
-`pip install 'mnist-cnn[jax]'` is all a JAX user does. Nothing here imports Keras at module level.
-"""
+No backend is required, as in Keras; each has an extra (`mnist-cnn[jax]`). `choose_backend` runs on the
+package's import: where nobody chose and TensorFlow is missing, it takes JAX or PyTorch. Nothing here imports
+Keras at module level."""
 
 from __future__ import annotations
 
@@ -32,11 +28,10 @@ class NoBackendError(RuntimeError):
 
 
 def choose_backend() -> str | None:
-    """Set KERAS_BACKEND to JAX or PyTorch where nobody set it, Keras has not loaded yet, and the
-    backend Keras would load (keras.json's, else TensorFlow) is not installed; returns what it set.
+    """Set KERAS_BACKEND to JAX or PyTorch where none was chosen and Keras' default is not installed.
 
-    keras.json does not count as a choice when its backend is missing: Keras writes "tensorflow"
-    there the first time it runs, whatever was installed then."""
+    keras.json's backend is no choice when missing: Keras writes "tensorflow" there on its first run. Returns
+    what it set."""
     if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
         return None
     if _installed(_configured_in_keras_json() or "tensorflow"):
@@ -88,15 +83,13 @@ def version(name: str | None = None) -> str:
 
 
 def display_name(name: str | None = None) -> str:
-    """Backend `name` (the active one by default) as its project writes it: "TensorFlow", "JAX",
-    "PyTorch"."""
+    """Backend `name` (the active one by default) as its project writes it, e.g. "PyTorch"."""
     name = name or active()
     return _NAMES.get(name, name)
 
 
 def require_tensorflow(job: str) -> None:
-    """Raise `TensorFlowRequiredError` in one line saying what to install, unless Keras runs on
-    TensorFlow."""
+    """Raise `TensorFlowRequiredError` saying what to install, unless Keras runs on TensorFlow."""
     backend = active()
     if backend == "tensorflow":
         return
@@ -106,12 +99,7 @@ def require_tensorflow(job: str) -> None:
 
 
 def make_deterministic() -> str:
-    """Ask the active backend for deterministic kernels by its own means; returns those means in words.
-
-    TensorFlow: `enable_op_determinism`. JAX: XLA's `--xla_gpu_deterministic_ops` flag (read when JAX
-    starts its GPU backend; XLA's CPU kernels are deterministic already). PyTorch:
-    `use_deterministic_algorithms`, with the cuBLAS workspace it asks for on a GPU.
-    """
+    """Ask the active backend for deterministic kernels by its own means; return them in words."""
     backend = active()
     if backend == "tensorflow":
         import tensorflow as tf

@@ -1,10 +1,8 @@
-"""The shape of an MNIST digit and the number of classes, for every layer of the package.
-
-Kept apart from the CSV code so the model and the image pipeline can import them without it.
-"""
+"""The shape of an MNIST digit and the number of classes, importable without the CSV code."""
 
 from __future__ import annotations
 
 IMAGE_SIDE = 28
 NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 NUM_CLASSES = 10
+CORRUPTION_SEED = 0  # the MNIST-C corruptions' fixed default seed: every model meets the same images

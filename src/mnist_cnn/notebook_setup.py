@@ -1,12 +1,6 @@
-"""The notebook's setup after the repository is on disk: install, step into the project, Drive, logs.
+"""The notebook's setup once the repository is on disk: install, step into the project, Drive, logs.
 
-The notebook's setup cell does only what needs no package (on Colab: clone the fork the parameters
-name, or stop with one line), then calls `enter_project`, which installs the package into a live
-Colab runtime (`runtime_setup`), moves the kernel into the repository so that relative paths (data/,
-models/, figures/) resolve there, mounts Google Drive where asked and keeps TensorFlow's known start-up
-lines out of the kernel's stderr. Standard library only, like `runtime_setup`: on Colab it runs
-before the project's dependencies are installed.
-"""
+Standard library only, like `runtime_setup`: on Colab it runs before the dependencies are installed."""
 
 from __future__ import annotations
 
@@ -30,7 +24,7 @@ class NotebookPlace:
     drive_dir: Path | None  # the outputs' folder on Google Drive, where the notebook keeps them there
 
     def outputs(self, models_dir: str, figures_dir: str, run_dir: str | None) -> tuple[str, str, str | None]:
-        """The models, figures and run folders: the parameters' own, or their folders on Drive."""
+        """The models, figures and run folders: the parameters' own, or on Drive."""
         if self.drive_dir is None:
             return models_dir, figures_dir, run_dir
         return tuple(str(self.drive_dir / name) for name in ("models", "figures", "run"))  # type: ignore[return-value]
@@ -51,11 +45,8 @@ def enter_project(
 ) -> NotebookPlace:
     """Make the kernel ready to run the notebook's cells.
 
-    `colab_repo`: the clone on Colab (None elsewhere, where the notebook runs from the repository's
-    notebooks/ folder or its root). On Colab the package is installed into the runtime unless it
-    already is (a second Run all), and with `use_drive` Google Drive is mounted (`mount`, Colab's
-    `drive.mount` by default) and the outputs go to `drive_dir` on it.
-    """
+    On Colab (`colab_repo`, the clone) it installs the package unless already there and, with `use_drive`,
+    mounts Drive and sends outputs to `drive_dir`. Elsewhere it steps into the repository."""
     installed = None
     if colab_repo is not None:
         root = Path(colab_repo)

@@ -1,15 +1,9 @@
 """Install the package into a live notebook runtime (Colab, Kaggle) without breaking what it ships.
 
-Colab comes with TensorFlow, Keras, Pillow and Gradio already installed, and imported by the time a
-notebook cell runs pip. `install_into_runtime` installs the project with one pip call that upgrades
-only what is below the project's bounds (pip's default "only if needed" strategy), and holds every
-installed package that depends on an upgraded one at its version, so pip picks an upgrade those
-packages accept (Colab's Gradio 6.24 wants Pillow below 13: the floor 12.2 is met by a 12.x). It
-reports what it upgraded, and stops with one line asking for a restart when an upgraded package was
-already imported in this session, since the old copy would keep running.
-
-Standard library and `packaging` only (pip's own dependency): it runs before the project is installed.
-"""
+One pip call upgrades only what is below the project's bounds and holds each installed dependent of an
+upgraded package at its version, so pip picks an upgrade it accepts. Where an upgraded package was already
+imported, it stops with one line asking for a restart. Standard library and `packaging` only: it runs before
+the project is installed."""
 
 from __future__ import annotations
 
@@ -69,7 +63,7 @@ def installed_version(name: str) -> str | None:
 
 
 def outside_bounds(requirements: Iterable[Requirement]) -> dict[str, str | None]:
-    """The requirements that the installed packages do not meet: name -> installed version (or None)."""
+    """The requirements the installed packages do not meet: name -> installed version (or None)."""
     missing = {}
     for requirement in requirements:
         if requirement.marker is not None and not requirement.marker.evaluate():
@@ -115,12 +109,9 @@ def imported_from(names: Iterable[str]) -> list[str]:
 def install_into_runtime(
     repo: Path, run: Callable[..., subprocess.CompletedProcess] = subprocess.run
 ) -> SetupReport:
-    """`pip install -e repo` in this interpreter, upgrading only what is below a bound, in one call.
+    """`pip install -e repo` here in one call, upgrading only what is below a bound.
 
-    Raises:
-        RuntimeSetupError: pip failed (with its last line), or it upgraded a package this session
-            had already imported (restart the session, then Run all again).
-    """
+    Raises `RuntimeSetupError` when pip fails or upgrades a package this session already imported."""
     repo = Path(repo)
     below = outside_bounds(project_requirements(repo))
     held = dependents_of(below)

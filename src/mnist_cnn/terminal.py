@@ -1,5 +1,4 @@
-"""The command line's progress bar: one line that updates in place in a terminal, and nothing at all
-when the output goes to a pipe or a file, where the log stays one line per epoch."""
+"""The command's progress bar: one line updated in place in a terminal, nothing in a pipe or file."""
 
 from __future__ import annotations
 
