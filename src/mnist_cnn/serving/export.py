@@ -1,14 +1,8 @@
-"""Export a trained model for serving, through Keras 3's `model.export`, and check each export.
+"""Export a trained model for serving through Keras' `model.export`, and check each export.
 
-Formats (the name on the command line, then Keras' own):
-- `savedmodel` (`tf_saved_model`): a TensorFlow SavedModel folder, for TF Serving or TF.js;
-- `tflite` (`litert`): one .tflite file for phones and microcontrollers (LiteRT, formerly TF Lite);
-- `onnx`: one .onnx file for ONNX Runtime and everything that reads ONNX; needs the `export` extra
-  (`pip install "mnist-cnn[export]"`: tf2onnx, onnx, onnxruntime).
-Each needs Keras on TensorFlow (elsewhere, one line says what to install). Every export is reloaded
-by its own runtime and compared with the Keras model before it is moved to its final name, so a file
-that exists there predicts as the model does.
-"""
+Formats: `savedmodel` (TF Serving, TF.js), `tflite` (LiteRT) and `onnx` (the `export` extra). Each needs Keras
+on TensorFlow. Every export is reloaded by its own runtime and compared with Keras before it takes its final
+name, so a file there predicts as the model does."""
 
 from __future__ import annotations
 
@@ -22,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_cnn import backends
+from mnist_cnn.evaluation.metrics import predict_fixed
 from mnist_cnn.io.native_logs import restore_native_stderr, silence_native_stderr
 
 FORMATS: dict[str, tuple[str, str]] = {  # name -> (Keras format, file suffix or folder ending)
@@ -44,7 +39,7 @@ def default_output(model_path: str | os.PathLike, fmt: str) -> Path:
 
 
 def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Load an export with its own runtime, as a function from float32 (N, 28, 28, 1) to probabilities."""
+    """Load an export with its own runtime, as a function from float32 images to probabilities."""
     path = str(path)
     if fmt == "savedmodel":
         import tensorflow as tf
@@ -76,16 +71,10 @@ def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], n
 def export_model(
     model, output: str | os.PathLike, fmt: str, sample: np.ndarray | None = None
 ) -> float:
-    """Export `model` to `output` in format `fmt`; returns the largest difference from Keras on `sample`.
+    """Export `model` to `output` as `fmt`; return the largest difference from Keras on `sample`.
 
-    The export is written to a temporary name beside `output`, reloaded and checked there, and only
-    then renamed into place (a folder replaces an older one only after the new one passed).
-
-    Raises:
-        ExportError: the format needs a package that is not installed, the export failed, or the
-            reloaded export predicts differently from the model.
-        TensorFlowRequiredError: Keras runs on another backend.
-    """
+    Written to a temporary name, reloaded and checked, then renamed into place. Raises `ExportError` (missing
+    package, failed export, different predictions) or `TensorFlowRequiredError`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     # each format goes through TensorFlow's converters here (ONNX through tf2onnx)
@@ -95,7 +84,7 @@ def export_model(
     if sample is None:
         sample = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
     # a model loaded from disk has never been called, and the ONNX exporter refuses such a model
-    expected = np.asarray(model.predict(sample, verbose=0))
+    expected = predict_fixed(model, sample)
     staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
     try:
         # the staged name carries the format's suffix: the LiteRT exporter insists on ".tflite"
@@ -130,12 +119,7 @@ def export_model(
 
 @contextlib.contextmanager
 def _quiet_converters():
-    """Silence what the converters log while they run, on descriptor 2 and through Python logging.
-
-    The TFLite and ONNX converters narrate every step (temporary SavedModel paths included) from
-    C++ straight to file descriptor 2 and through TensorFlow's Python logger, ignoring `verbose`.
-    Failures still arrive as exceptions; the descriptor and the logger's level are restored after.
-    """
+    """Silence the converters' narration on descriptor 2 and TensorFlow's logger while they run."""
     import logging
 
     loggers = [logging.getLogger(name) for name in ("tensorflow", "tf2onnx", "absl")]

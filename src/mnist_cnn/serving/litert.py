@@ -1,9 +1,6 @@
-"""Predictions from a .tflite file through the LiteRT interpreter, without importing TensorFlow.
+"""Predictions from a .tflite file through LiteRT's interpreter, without importing TensorFlow.
 
-`mnist-cnn predict MODEL.tflite IMAGE...` answers in a fraction of a second because it never starts
-TensorFlow (about 3 s of import alone): LiteRT's interpreter (the `ai-edge-litert` package) loads the
-exported model, and `LiteRTModel` offers the small part of Keras' `Model` that prediction uses.
-"""
+`mnist-cnn predict MODEL.tflite` answers in a fraction of a second, skipping TensorFlow's ~3 s import."""
 
 from __future__ import annotations
 
@@ -63,12 +60,7 @@ def _interpreter(path: str):
 
 
 def load_litert_model(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> LiteRTModel:
-    """Open a .tflite model file for prediction, a regular file within `limits.model_file_bytes`.
-
-    Raises:
-        ModelFileError: the file is missing, not a regular file, or not a model LiteRT can run.
-        LimitError: the file is over the cap.
-    """
+    """Open a .tflite model within `limits.model_file_bytes`; `ModelFileError` or `LimitError` if not."""
     path = Path(path)
     check_regular_file(path, "model_file_bytes", "a model file", limits=limits, error=ModelFileError)
     try:

@@ -1,13 +1,8 @@
-"""Saving and loading models: artefacts that load in plain Keras, and loading that runs no stranger's code.
+"""Saving models that load in plain Keras, and loading that runs no stranger's code.
 
-A saved model (`models/<name>.keras` and `.h5`) is the calibrated classifier: built-in Keras layers
-only, no optimizer, no augmentation, so `keras.saving.load_model` opens it anywhere. What training
-needs to resume stays in the run directory (run_state).
-
-`load_model` treats every model file as a stranger's: the archive is checked before Keras opens it,
-its configuration is read first and refused if it holds code (a `Lambda` layer, a function, a class
-from outside Keras), and Keras' own safe mode stays on as a second guard.
-"""
+A saved model is the calibrated classifier alone (built-in layers, no optimizer, no augmentation).
+`load_model` checks the archive, refuses a configuration holding code (a `Lambda`, a function, a class from
+outside Keras), and keeps Keras' safe mode on as a second guard."""
 
 from __future__ import annotations
 
@@ -34,12 +29,9 @@ _CODE_LAYERS = frozenset({"Lambda", "TFSMLayer", "TorchModuleWrapper", "JaxLayer
 
 
 def save_model(model: keras.Model, config: Config) -> dict[str, Path]:
-    """Write models/<name>.keras, then models/<name>.h5, each atomically; returns the paths by format.
+    """Write models/<name>.keras and .h5 atomically, without optimizer; return the paths by format.
 
-    The model is saved without an optimizer (it never has one: the classifier is not compiled), so
-    the files hold the architecture and weights only, in a configuration that Keras 3.8 and newer read
-    (keras_compat.portable_configs).
-    """
+    The configuration is one Keras 3.8 and newer read (`keras_compat.portable_configs`)."""
     config.models_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for key, target in (("keras", config.keras_path), ("h5", config.h5_path)):
@@ -57,8 +49,7 @@ class _DropHdf5Notice(logging.Filter):
 
 @contextlib.contextmanager
 def _quiet_legacy_hdf5_notice() -> Iterator[None]:
-    """Keras logs that HDF5 is legacy on every .h5 save; the project writes .h5 on purpose (the
-    original promised it), so that one notice is dropped, and only while saving."""
+    """Drop Keras' "HDF5 is legacy" notice while saving: the .h5 is written on purpose."""
     absl = logging.getLogger("absl")
     notice = _DropHdf5Notice()
     absl.addFilter(notice)
@@ -75,15 +66,10 @@ def save_history(history: pd.DataFrame, path: Path) -> None:
 
 
 def load_model(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> keras.Model:
-    """Load a saved .keras or .h5 model made of Keras' built-in layers, running no code from the file.
+    """Load a .keras or .h5 model of Keras' built-in layers, running no code from the file.
 
-    The file is checked within `limits` first (size; a .keras zip's members, names and sizes), then
-    its configuration is read and refused if it holds code, and only then does Keras open it.
-
-    Raises:
-        ModelFileError: the file is missing, not a regular file, has another extension, is not a
-            Keras model, exceeds a size cap, or holds code (a Lambda layer, a custom class).
-    """
+    The file is checked within `limits`, then its configuration; only then does Keras open it. Raises
+    `ModelFileError` for a missing, malformed, oversized or code-holding file."""
     path = Path(path)
     check_model_archive(path, limits)  # a regular .keras or .h5 file within the caps, a sound zip
     config = _read_model_config(path)

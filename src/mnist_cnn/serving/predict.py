@@ -1,6 +1,4 @@
-"""Predict digits with a trained model: one `Prediction` per image, the class, its probability and the
-best three. The images come prepared (`data.images`); Kaggle's submission files are `serving.submission`.
-"""
+"""Predict digits with a trained model: the class, its probability and the best three per image."""
 
 from __future__ import annotations
 

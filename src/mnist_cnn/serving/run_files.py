@@ -1,6 +1,4 @@
-"""The run's records on disk, written by the writers and not by what computes them: metrics.json (the
-metrics with the run's context) and the report's figures as PNG, each written beside its target and
-renamed (`io.files.atomic_write`), so a kill never leaves half a file."""
+"""The run's records on disk: metrics.json and the report's figures, each written atomically."""
 
 from __future__ import annotations
 

@@ -22,18 +22,11 @@ def write_submission(
     limits: Limits = DEFAULT_LIMITS,
     images: np.ndarray | None = None,
 ) -> int:
-    """Predict every image of an MNIST-style CSV and write a Kaggle "Digit Recognizer" submission.
+    """Predict every image of an MNIST-style CSV and write a Kaggle submission; return the rows.
 
-    The output has the header `ImageId,Label` and one row per image, ImageId counting from 1. It is
-    written beside its final name and renamed, so an interrupted run leaves no partial file; an
-    existing read-only `output` is refused before anything is predicted. `images` are the CSV's
-    images where the caller has loaded them already. Returns the number of rows written.
-
-    Raises:
-        CSVFormatError: the CSV fails validation.
-        LimitError: the CSV is over `limits`.
-        OutputPermissionError: `output` is read-only, or its folder may not be written.
-    """
+    The file has `ImageId,Label` with ImageId from 1, written atomically; a read-only `output` is refused
+    before predicting. `images` skips reloading the CSV. Raises `CSVFormatError`, `LimitError` or
+    `OutputPermissionError`."""
     output = Path(output)
     check_writable_target(output)
     if images is None:
