@@ -60,7 +60,7 @@ def test_any_setting_can_be_set_as_text_with_the_usual_checks():
     assert config.class_names == ("a", "b", "c") and config.epochs == 4  # the rest stays quick's
     for bad, message in (["epochs=many", "epochs='many': expected int"], ["colour=red", "unknown settings"],
                          ["epochs", "expected key=value"], ["schedule=linear", "unknown schedule"],
-                         ["augment=maybe", "expected bool"], ["epochs=0", "epochs must be at least 1"]):
+                         ["augment=maybe", "expected bool"], ["epochs=0", "epochs=0: must be at least 1"]):
         with pytest.raises(ValueError, match=message):
             Config().with_settings([bad])
 

@@ -10,7 +10,9 @@ random choice (through `seed`) comes from here; nothing reads globals or environ
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,16 @@ XLA_CHOICES = ("auto", "on", "off")
 # settings added after runs were recorded, with the value every earlier run trained with: a recorded
 # run (a metrics.json, a resume point) that lacks one of them ran with that value
 SETTINGS_ADDED_LATER: dict[str, Any] = {"standardize": False, "distortion": 0.0}
+PATHS = ("data_dir", "models_dir", "figures_dir", "run_dir")
+# how and where a run trains, not what: the default run differs from `full` in none of the others
+HOW_AND_WHERE = (*PATHS[1:], "model_name", "device", "precision", "xla", "tensorboard")
+
+
+class ConfigError(ValueError):
+    """A setting refused, in one line naming it (a notebook shows that line, not a traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ConfigError: {self}"]
 
 
 @dataclass
@@ -98,26 +110,30 @@ class Config:
     # write TensorBoard logs to run_dir/tensorboard while training (TensorFlow only)
     tensorboard: bool = False
 
-    # outputs
-    models_dir: Path = Path("models")
-    figures_dir: Path = Path("figures")
+    # outputs. None: models/ and figures/ for the default run (`full` with its settings; see
+    # HOW_AND_WHERE), <run_dir>/models and <run_dir>/figures for any other, which so never replaces them
+    models_dir: Path | None = None
+    figures_dir: Path | None = None
     # resumable state (weights after each epoch, the best checkpoint); None: runs/<profile>, so that
     # runs of different profiles never share one
     run_dir: Path | None = None
     model_name: str = "mnist_cnn"
+    _defaulted: tuple[str, ...] = dataclasses.field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        self._defaulted = tuple(name for name in PATHS if getattr(self, name) is None)
+        self.class_names = _class_names(self.class_names)
+        _check_types(self)
         if self.run_dir is None:
             self.run_dir = Path("runs") / self.profile
-        for name in ("data_dir", "models_dir", "figures_dir", "run_dir"):
+        for name in ("data_dir", "run_dir"):
             setattr(self, name, Path(getattr(self, name)))
-        self.class_names = tuple(str(c) for c in self.class_names)
-        self.conv_filters = tuple(int(f) for f in self.conv_filters)
+        self.conv_filters = tuple(self.conv_filters)
         if isinstance(self.convs_per_block, int):
             self.convs_per_block = (self.convs_per_block,) * len(self.conv_filters)
-        self.convs_per_block = tuple(int(n) for n in self.convs_per_block)
+        self.convs_per_block = tuple(self.convs_per_block)
         if len(self.convs_per_block) != len(self.conv_filters) or min(self.convs_per_block) < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"convs_per_block {self.convs_per_block} needs one count of at least 1 for each of "
                 f"the {len(self.conv_filters)} blocks in conv_filters"
             )
@@ -126,27 +142,41 @@ class Config:
                               ("precision", PRECISIONS), ("xla", XLA_CHOICES)):
             if getattr(self, name) not in allowed:
                 value = getattr(self, name)
-                raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-        if len(self.class_names) < 2:
-            raise ValueError("class_names needs at least two classes")
-        for name in ("epochs", "batch_size", "val_size", "steps_per_execution", "members"):
-            if getattr(self, name) < (0 if name == "val_size" else 1):
-                raise ValueError(f"{name} must be at least {0 if name == 'val_size' else 1}")
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+        least = {"epochs": 1, "batch_size": 1, "steps_per_execution": 1, "members": 1, "val_size": 0,
+                 "seed": 0, "train_limit": 1, "test_limit": 1, "early_stopping_patience": 0,
+                 "plateau_patience": 0, "dense_units": 0, "rotation": 0, "zoom": 0, "translation": 0}
+        for name, low in least.items():
+            if getattr(self, name) is not None and getattr(self, name) < low:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: must be at least {low}")
+        if min(self.conv_filters, default=0) < 1 or not self.learning_rate > 0:
+            raise ConfigError("conv_filters needs at least one block of 1 filter or more, learning_rate > 0")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.dropout < 1:
-            raise ValueError("label_smoothing and dropout must be in [0, 1)")
+            raise ConfigError("label_smoothing and dropout must be in [0, 1)")
         if self.distortion < 0:
-            raise ValueError("distortion is a largest shift in pixels: 0 or more")
+            raise ConfigError("distortion is a largest shift in pixels: 0 or more")
         if self.architecture == "original" and (self.standardize or self.distortion):
-            raise ValueError("standardize and distortion belong to this project's network (architecture "
+            raise ConfigError("standardize and distortion belong to this project's network (architecture "
                              "fast); the original recipe is kept as written")
         if not 0 <= self.ema_momentum < 1:
-            raise ValueError("ema_momentum must be in [0, 1) (0 turns the weight average off)")
+            raise ConfigError("ema_momentum must be in [0, 1) (0 turns the weight average off)")
+        default = bool({"models_dir", "figures_dir"} & set(self._defaulted)) and self.is_default_run()
+        for name in ("models_dir", "figures_dir"):
+            folder, value = name.removesuffix("_dir"), getattr(self, name)
+            value = value if value is not None else folder if default else self.run_dir / folder
+            setattr(self, name, Path(value))
+
+    def is_default_run(self) -> bool:
+        """Whether this is the default run: `full` with its settings, how and where aside."""
+        reference = _reference()
+        return all(getattr(self, f.name) == getattr(reference, f.name)
+                   for f in dataclasses.fields(self) if f.init and f.name not in HOW_AND_WHERE)
 
     @classmethod
     def from_profile(cls, profile: str = "full", **overrides: Any) -> Config:
         """The named profile's settings, with `overrides` (None values are ignored) on top."""
         if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+            raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
         settings = {**PROFILES[profile], "profile": profile}
         settings.update({k: v for k, v in overrides.items() if v is not None})
         _check_names(settings)
@@ -164,10 +194,11 @@ class Config:
             key, sep, text = assignment.partition("=")
             key = key.strip().replace("-", "_")
             if not sep:
-                raise ValueError(f"--set {assignment!r}: expected key=value")
+                raise ConfigError(f"--set {assignment!r}: expected key=value")
             _check_names({key: None})
             changes[key] = _parse_value(key, text.strip())
-        return dataclasses.replace(self, **changes)
+        # folders this config chose itself are chosen again for the new settings
+        return dataclasses.replace(self, **{**{name: None for name in self._defaulted}, **changes})
 
     @classmethod
     def from_json(cls, path: str | Path) -> Config:
@@ -178,7 +209,7 @@ class Config:
             # a whole metrics.json: the run it records trained with what its version had
             data = {**SETTINGS_ADDED_LATER, **data["config"]}
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a JSON object of settings")
+            raise ConfigError(f"{path}: expected a JSON object of settings")
         _check_names(data)
         settings = {key: _coerce(key, value) for key, value in data.items()}
         return cls.from_profile(settings.pop("profile", "full"), **settings)
@@ -214,6 +245,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings, as recorded beside the results."""
         out = dataclasses.asdict(self)
+        out.pop("_defaulted")
         for key, value in out.items():
             if isinstance(value, Path):
                 out[key] = value.as_posix()
@@ -226,9 +258,9 @@ class Config:
 
 
 def _check_names(settings: dict[str, Any]) -> None:
-    unknown = set(settings) - {f.name for f in dataclasses.fields(Config)}
+    unknown = set(settings) - {f.name for f in dataclasses.fields(Config) if f.init}
     if unknown:
-        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
 
 
 def _parse_value(key: str, text: str) -> Any:
@@ -250,7 +282,7 @@ def _coerce(key: str, value: Any) -> Any:
     kind = type(default)
     try:
         if value is None:
-            if key in ("train_limit", "test_limit", "run_dir"):
+            if key in ("train_limit", "test_limit", *PATHS):
                 return None
             raise TypeError
         if kind is bool:
@@ -269,11 +301,70 @@ def _coerce(key: str, value: Any) -> Any:
             if isinstance(value, bool) or (cast is int and fractional):
                 raise TypeError
             return cast(value)
-        if isinstance(default, Path) or key == "run_dir":
+        if key in PATHS:
             return Path(str(value))
         if not isinstance(value, str):
             raise TypeError
         return value
     except (TypeError, ValueError):
         what = "a list" if kind is tuple else type(default).__name__ if default is not None else "a number"
-        raise ValueError(f"setting {key}={value!r}: expected {what}") from None
+        raise ConfigError(f"setting {key}={value!r}: expected {what}") from None
+
+
+@functools.cache
+def _reference() -> Config:
+    return Config(models_dir=Path("models"), figures_dir=Path("figures"))
+
+
+def _class_names(names: Any) -> tuple[str, ...]:
+    """Distinct class names as a tuple; a JSON list given as text (papermill's -p) is read as one."""
+    how = ("class_names: expected a list of at least two distinct names, e.g. [\"cat\", \"dog\"]"
+           " (papermill: -y 'class_names: [...]')")
+    if isinstance(names, str):
+        try:
+            names = json.loads(names)
+        except ValueError:
+            raise ConfigError(f"{how}; got the text {names[:40]!r}") from None
+    if not isinstance(names, list | tuple) or len(names) < 2:
+        raise ConfigError(f"{how}; got {names!r}")
+    if any(isinstance(n, bool) or not isinstance(n, str | int) or not str(n).strip() for n in names):
+        raise ConfigError(f"{how}; got {names!r}")
+    names = tuple(str(n) for n in names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"class_names: {', '.join(map(repr, repeated))} twice; one name a class")
+    return names
+
+
+def _check_types(config: Config) -> None:
+    """Refuse, naming it, the first setting whose value is not of its setting's type."""
+    for field in dataclasses.fields(config):
+        name, value, default = field.name, getattr(config, field.name), field.default
+        if not field.init or name == "class_names" or (value is None and (default is None or name in PATHS)):
+            continue
+        ints = isinstance(value, list | tuple) and all(_whole(v) for v in value)
+        if name in PATHS:
+            ok, what = isinstance(value, str | os.PathLike), "a folder path"
+        elif name in ("conv_filters", "convs_per_block"):
+            ok, what = ints or (name == "convs_per_block" and _whole(value)), "a list of whole numbers"
+        elif isinstance(default, bool):
+            ok, what = isinstance(value, bool), "True or False"
+        elif isinstance(default, float):
+            ok, what = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+        elif isinstance(default, int) or name in ("train_limit", "test_limit"):
+            ok, what = _whole(value), "a whole number"
+        else:
+            ok, what = isinstance(value, str), "text"
+        if not ok:
+            raise ConfigError(f"{name}={value!r}: expected {what}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_switches(**switches: Any) -> None:
+    """Refuse, naming it, a notebook switch that is not True, False or None."""
+    for name, value in switches.items():
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}: expected True, False or None")

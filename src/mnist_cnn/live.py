@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,16 +38,23 @@ class LiveTraining:
         if progress.epoch_ended and self._figure is not None and progress.history:
             self._figure.update(_png(training_curves(pd.DataFrame(list(progress.history)))))
 
-    def finish(self, figure_png: str | Path | None = None, summary: str | None = None) -> None:
-        """The bar becomes `summary` (or a line on what was trained), the curves the PNG given."""
+    def finish(self, figure_png: str | Path | None = None, result: Any = None) -> None:
+        """The bar becomes one line on what was trained (from `result`, a `TrainResult`, where given),
+        the curves the PNG given."""
         from IPython.display import Image, Pretty
 
         if self._bar is not None:
-            last = self._last
-            done = summary or (f"trained {last.epoch} of {last.epochs} epochs" if last else "trained")
-            self._bar.update(Pretty(done))
+            self._bar.update(Pretty(trained_line(result, self._last)))
         if self._figure is not None and figure_png is not None:
             self._figure.update(Image(filename=str(figure_png)))
+
+
+def trained_line(result: Any = None, last: Progress | None = None) -> str:
+    """"trained 1 epoch in 2 s; best epoch 1", from a `TrainResult` or else the last progress."""
+    if result is None:
+        return f"trained {last.epoch} of {last.epochs} epochs" if last else "trained"
+    epochs = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}"
+    return f"trained {epochs} in {result.train_seconds:.0f} s; best epoch {result.best_epoch}"
 
 
 def _png(figure):
