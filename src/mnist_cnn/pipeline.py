@@ -1,9 +1,6 @@
 """One training run from a `Config`, step by step: load, train, calibrate, evaluate, report, save.
 
-`run(config)` does the whole run (the `mnist-cnn train` command); the notebook calls the same steps
-one section at a time, so each result appears under its own heading. The record written beside the
-metrics, the figure names and the summary line are defined here and in the modules it calls, once.
-"""
+`run(config)` is `mnist-cnn train`; the notebook calls the same steps one section at a time."""
 
 from __future__ import annotations
 
@@ -61,8 +58,7 @@ class Run:
 def load(
     config: Config, limits: Limits = DEFAULT_LIMITS, report: Callable[[str], None] | None = None
 ) -> Run:
-    """Read and split the config's CSVs (within `limits`); the test CSV needs labels to score the run.
-    `report` hears what is read before it is read."""
+    """Read and split the config's CSVs within `limits`; the test CSV needs labels to score the run."""
     if report is not None:
         report(f"reading {config.train_path} and {config.test_path}: every cell is checked; the first "
                f"read parses them (seconds), later ones load {config.data_dir / '.cache'}")
@@ -81,9 +77,7 @@ def fit(
     fresh: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> TrainResult:
-    """Train (or resume) `recipe` on the data of `run` (the package's recipe by default; the notebook
-    passes its own), holding its run directory against other runs. `report` hears a line per epoch,
-    `progress` a `Progress` within each (see `training.loop.train`)."""
+    """Train or resume `recipe` (the package's by default) on `run`'s data, holding its run directory."""
     config = run.config
     with directory_lock(config.run_dir):
         run.result = train(config, run.dataset, report=report, fresh=fresh, progress=progress, recipe=recipe)
@@ -116,8 +110,7 @@ def evaluate_model(run: Run) -> ev.Evaluation:
 
 
 def member_records(run: Run) -> list[dict[str, Any]]:
-    """Each ensemble member alone: its seed, epochs, and accuracy on validation (where its epoch was
-    chosen) and on the test set, beside the ensemble's."""
+    """Each ensemble member alone: seed, epochs, validation and test accuracy."""
     records = []
     for index, member in enumerate(run.result.members):
         probabilities = ev.predict_probabilities(member.model, run.dataset.test_x)
@@ -179,15 +172,10 @@ def record(run: Run) -> dict[str, Any]:
 
 
 def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write the model (.keras and .h5), history.csv, metrics.json and `figures` (name: Figure) as one
-    set; returns the model paths.
+    """Write the model, history.csv, metrics.json and `figures` as one set; return the model paths.
 
-    The files switch over together (`io.switch`): a kill or a full disk part-way leaves the previous
-    set whole, and the next run completes or discards what this one began. The last step of a run:
-    once the set is in place, the resume point is cleared; until then a rerun after any failure
-    resumes the finished training and redoes only calibration, evaluation and saving. The models
-    folder and the run directory are held against other runs meanwhile.
-    """
+    The set switches over together (`io.switch`): a kill or full disk leaves the previous set whole. Then the
+    resume point is cleared; until then a rerun redoes only calibration, evaluation and saving."""
     config, figures = run.config, figures or {}
     figure_paths = [run_files.figure_path(config.figures_dir, name) for name in figures]
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
@@ -221,9 +209,7 @@ def run(
 ) -> Run:
     """A whole training run: load, train, calibrate, evaluate, save, and write every figure.
 
-    `report` receives the run's progress, one line at a time, and `progress` a `Progress` within each
-    epoch (the library prints nothing itself).
-    """
+    `report` receives one line at a time, `progress` a `Progress` within each epoch."""
     say = report if report is not None else (lambda line: None)
     # both folders held from the start: a second run is refused before it loads anything
     with directory_lock(config.run_dir), directory_lock(config.models_dir):
