@@ -1,18 +1,9 @@
-"""A draw-a-digit web page over a trained model: `mnist-cnn demo MODEL`, built with Gradio.
+"""A draw-a-digit web page over a trained model (`mnist-cnn demo MODEL`), built with Gradio.
 
-People draw a digit with the mouse or a finger, or upload a photo, and see the 28x28 image the model
-receives (enlarged, nearest-neighbour) and its three most likely classes. Every image takes the path
-`mnist-cnn predict` takes: the drawing or the upload is a file that `read_image` reads under the same
-caps, then `prepare_image` and `predict_digits` answer, so the page, the notebook and the command agree.
-
-The page also serves one API endpoint, `predict`: one image file in (`gradio_client.handle_file`), out
-a label with the probability of every class. A bad upload (not an image, over a cap, nothing drawn)
-is a message on the page, or a `gradio.Error` for an API client, and one line in the server's log
-(logger `mnist_cnn.serving.demo`, no traceback); the server goes on serving. An upload or drawing is
-deleted from Gradio's cache as soon as it is answered: the page keeps no stranger's photo.
-
-Gradio is an optional extra (`pip install "mnist-cnn[demo]"`), imported only inside these functions.
-"""
+A drawing or upload takes `mnist-cnn predict`'s path (`read_image` under the same caps, then `prepare_image`
+and `predict_digits`), so page, notebook and command agree. The page shows the 28x28 input and the top three,
+and serves a `predict` API. A bad image is a message and one log line; each answered upload is deleted. Gradio
+is an optional extra, imported inside the functions."""
 
 from __future__ import annotations
 
@@ -89,11 +80,7 @@ class Answer:
 
 
 class DigitReader:
-    """Image files to predictions, as `mnist-cnn predict` makes them, one at a time.
-
-    One prediction runs at a time: LiteRT's interpreter is not thread-safe, and Gradio runs the
-    page's and the API's events on worker threads.
-    """
+    """Image files to predictions, one at a time: LiteRT's interpreter is not thread-safe."""
 
     def __init__(self, model: Any, class_names: Sequence[str], limits: Limits = DEFAULT_LIMITS) -> None:
         self.model = model
@@ -102,12 +89,7 @@ class DigitReader:
         self._lock = threading.Lock()
 
     def read(self, path: str | os.PathLike, source: str | None = None, *, drawing: bool = False) -> Answer:
-        """Predict one image file; `source` names it in messages (default: the file's name).
-
-        Raises:
-            InputFileError: not an image, over a cap in `limits`, or no digit in it (a drawing with
-                nothing drawn says so).
-        """
+        """Predict one image file; `source` names it in messages. `InputFileError` for an unusable image."""
         source = source or Path(path).name
         try:
             gray = read_image(path, self.limits)
@@ -152,8 +134,7 @@ def upload_folder() -> Path:
 
 
 def forget_upload(path: str | os.PathLike | None, folder: Path) -> None:
-    """Delete an answered upload and its own subfolder from Gradio's cache `folder`; a path outside
-    it (a file of the server's own) is never touched."""
+    """Delete an answered upload and its subfolder from Gradio's cache `folder`, nothing outside it."""
     if path is None:
         return
     upload = Path(path).resolve()
@@ -166,10 +147,9 @@ def forget_upload(path: str | os.PathLike | None, folder: Path) -> None:
 
 
 def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAULT_LIMITS) -> gradio.Blocks:
-    """The page: a sketchpad and an upload, the model's 28x28 input, the top 3, and the `predict` API.
+    """The page: a sketchpad and an upload, the 28x28 input, the top 3, and the `predict` API.
 
-    `model` is a Keras model or a `LiteRTModel`; `class_names` its classes in output order.
-    """
+    `model` is a Keras model or a `LiteRTModel`; `class_names` its classes in output order."""
     import gradio as gr
 
     reader, cache = DigitReader(model, class_names, limits), upload_folder()
@@ -258,13 +238,8 @@ def launch(
 ) -> gradio.Blocks:
     """Serve the page at http://host:port/ (127.0.0.1: this machine only, unless told otherwise).
 
-    With `block` (the command) this returns when the server stops (Ctrl-C); without, it returns the
-    running Blocks at once, to be stopped with `.close()`. Uploads over `limits.image_file_bytes` are
-    refused by Gradio before they are stored.
-
-    Raises:
-        OSError: the port is taken.
-    """
+    With `block` it returns when the server stops; without, it returns the running Blocks (`.close()` stops
+    them). Gradio refuses uploads over `limits.image_file_bytes`. `OSError`: the port is taken."""
     demo = build_demo(model, class_names, limits=limits)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
@@ -280,12 +255,7 @@ _HEADLESS_RUNNERS = ("papermill", "nbconvert", "nbclient", "jupyter-execute", "p
 
 
 def running_headless() -> bool:
-    """Whether this process runs under a headless notebook runner (papermill and the like).
-
-    Colab and Jupyter start kernels from their servers; papermill, nbconvert and the tests start
-    them from their own process, which is found among this process's parents (or is this process,
-    for code that a test runs directly).
-    """
+    """Whether a headless notebook runner (papermill, nbconvert, the tests) started this process's kernel."""
     # find_spec("google.colab") raises where no "google" package is installed at all
     if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
         return False
