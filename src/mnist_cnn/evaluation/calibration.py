@@ -1,12 +1,8 @@
 """Temperature scaling: honest probabilities from a trained classifier, folded into the model itself.
 
-A network trained with label smoothing (or simply trained long) is over- or under-confident: its
-top probability is not how often it is right. Dividing the logits by one temperature, fitted on the
-validation split by minimising its log loss (Guo et al. 2017), fixes most of that without changing
-any prediction: the argmax of logits / T is the argmax of the logits for every T > 0. The fitted
-temperature becomes a built-in `Rescaling` layer in front of the softmax, so every consumer of the
-saved model (Keras, SavedModel, TFLite, ONNX, the command line) gets the calibrated probabilities.
-"""
+Dividing the logits by one temperature fitted on validation log loss (Guo et al. 2017) calibrates without
+changing any prediction. It becomes a built-in `Rescaling` layer before the softmax, so every consumer of the
+saved model (Keras, SavedModel, TFLite, ONNX, the command) gets calibrated output."""
 
 from __future__ import annotations
 
@@ -63,10 +59,9 @@ def temperature_log_loss(logits: np.ndarray, labels: np.ndarray, temperature: fl
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature that minimises the log loss of `labels` under softmax(logits / T).
+    """The temperature minimising the log loss of `labels` under softmax(logits / T).
 
-    The log loss is convex in 1/T, so a bounded scalar search on log T finds the one minimum.
-    """
+    The loss is convex in 1/T, so a bounded search on log T finds the one minimum."""
     from scipy.optimize import minimize_scalar
 
     labels = np.asarray(labels, dtype=np.int64)
@@ -82,11 +77,9 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def with_temperature(classifier: keras.Model, temperature: float) -> keras.Model:
-    """The classifier with its logits divided by `temperature` before the softmax, in built-in layers.
+    """The classifier with logits divided by `temperature` before the softmax, in built-in layers.
 
-    The layers are shared with `classifier` (no copy of the weights); any temperature already in it
-    is replaced, not compounded, because the new head starts again from the `logits` layer.
-    """
+    Layers are shared, not copied; an existing temperature is replaced, not compounded."""
     if not temperature > 0:
         raise ValueError(f"the temperature must be positive, got {temperature}")
     logits = classifier.get_layer(LOGITS).output

@@ -1,10 +1,6 @@
-"""Figures: each function takes arrays and returns a matplotlib Figure.
+"""Figures: each function takes arrays and returns a matplotlib Figure, never shown or saved here.
 
-Nothing here shows or saves a figure: the caller displays it (inline in the notebook) and may save
-it with `serving.run_files.save_figure`. Figures are built as `matplotlib.figure.Figure` objects, not
-through pyplot, so they touch no global state, never pop up or display twice, and work headless with
-any backend.
-"""
+Figures are `matplotlib.figure.Figure` objects, not pyplot's: no global state, no pop-ups, headless."""
 
 from __future__ import annotations
 
@@ -37,11 +33,8 @@ def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = T
 def training_curves(history: pd.DataFrame) -> Figure:
     """Accuracy, cross-entropy and learning rate per epoch, training against validation, best epoch marked.
 
-    The cross-entropy panel shows plain cross-entropy for both curves, the same quantity as the test
-    set's log loss; a label-smoothed training objective, where there was one, is drawn dashed and
-    labelled as such. Training values are measured with dropout and augmentation on, so they sit
-    above validation.
-    """
+    Both cross-entropy curves are plain (the test log loss's quantity); a label-smoothed objective is drawn
+    dashed. Training values carry dropout and augmentation, so they sit above validation."""
     fig, axes = _subplots(1, 3, figsize=(15, 4))
     epochs = history["epoch"]
     best = int(epochs.iloc[best_epoch(history["val_accuracy"]) - 1]) if "val_accuracy" in history else None
@@ -72,7 +65,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
 
 
 def confusion_matrices(matrix: np.ndarray, class_names) -> Figure:
-    """The confusion matrix as counts and row-normalised, seaborn heatmaps with labelled axes."""
+    """The confusion matrix as counts and row-normalised heatmaps with labelled axes."""
     import seaborn as sns
 
     matrix = np.asarray(matrix)
@@ -92,11 +85,7 @@ def confusion_matrices(matrix: np.ndarray, class_names) -> Figure:
 
 
 def roc_curves(labels: np.ndarray, probabilities: np.ndarray, class_names) -> Figure:
-    """One-vs-rest ROC per class with micro and macro averages, AUCs in the legend.
-
-    Curves that all hug the top-left corner are unreadable on linear axes, so the false positive
-    rate is log-scaled.
-    """
+    """One-vs-rest ROC per class with micro and macro averages; log-scaled false positive rate."""
     classes = probabilities.shape[1]
     onehot = np.eye(classes)[labels]
     grid = np.logspace(-5, 0, 400)
@@ -134,11 +123,7 @@ def prediction_grid(images: np.ndarray, labels: np.ndarray, probabilities: np.nd
 
 def mistakes_gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, class_names,
                      count: int = 25, columns: int = 5, disputed: np.ndarray | None = None) -> Figure:
-    """Misclassified images, the most confident mistakes first, true against predicted.
-
-    `disputed` (True where reviewers dispute the test label) marks those images "label disputed" and
-    the title counts them: there the model may be right and the label wrong.
-    """
+    """Misclassified images, the most confident first; `disputed` marks test labels reviewers dispute."""
     predictions = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predictions != labels)
     order = wrong[np.argsort(-probabilities[wrong, predictions[wrong]])][:count]
@@ -174,11 +159,7 @@ def reliability_diagram(
     probabilities: np.ndarray, labels: np.ndarray, ece: float, bins: int = 15,
     before: np.ndarray | None = None,
 ) -> Figure:
-    """Accuracy against confidence per bin, with the diagonal of perfect calibration and the ECE.
-
-    With `before` (the probabilities before calibration), both are drawn: bars for the calibrated
-    model, a line for the uncalibrated one, each with its ECE in the legend.
-    """
+    """Accuracy against confidence per bin, with the diagonal and the ECE; `before` adds the uncalibrated."""
     table = reliability_table(probabilities, labels, bins)
     centres = (table["edges"][:-1] + table["edges"][1:]) / 2
     filled = table["count"] > 0
@@ -221,7 +202,7 @@ def per_class_accuracy(accuracies, class_names) -> Figure:
 
 
 def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: int = 0) -> dict[str, Figure]:
-    """Every figure of a run's report, by the file name it is saved under (as the notebook does)."""
+    """Every figure of a run's report, by the file name it is saved under."""
     labels, probabilities = evaluation.labels, evaluation.probabilities
     names, metrics = evaluation.class_names, evaluation.metrics
     figures = {
