@@ -1,14 +1,6 @@
-"""The `mnist-cnn` command: train, evaluate, predict and export, over the library.
+"""The `mnist-cnn` command: train, evaluate, predict, export and demo, over the library.
 
-    mnist-cnn train --profile quick
-    mnist-cnn evaluate models/mnist_cnn.keras data/mnist_test.csv.gz --json
-    mnist-cnn predict models/mnist_cnn.keras my_digit.png another.jpg
-    mnist-cnn predict models/mnist_cnn.keras test.csv --submission submission.csv
-    mnist-cnn export models/mnist_cnn.keras --format tflite
-
-Bad input (a missing file, an unreadable image, a CSV that fails validation, a file that is not a
-model) ends the command with one line on stderr and exit status 2, without a traceback.
-"""
+Bad input ends the command with one line on stderr and exit status 2, without a traceback."""
 
 from __future__ import annotations
 
@@ -69,13 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _hide_native_logs() -> None:
-    """Send what TensorFlow's C++ core writes to stderr (start-up notes, CUDA probes) to /dev/null.
+    """Send TensorFlow's C++ stderr lines to /dev/null; Python's stderr moves to a copy of descriptor 2.
 
-    TensorFlow 2.21 logs through absl before its log level is read, so TF_CPP_MIN_LOG_LEVEL does
-    not stop these lines, and they would bury the command's output and its one-line errors. File
-    descriptor 2 goes to /dev/null; Python's own stderr (our errors, tracebacks of real bugs) moves
-    to a copy of the original descriptor.
-    """
+    absl logs before TF_CPP_MIN_LOG_LEVEL is read, and would bury the one-line errors."""
     import warnings
 
     from mnist_cnn.io.native_logs import silence_native_stderr
@@ -198,8 +186,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _load_model(args: argparse.Namespace):
-    """`args.model` loaded by Keras once `check_model_archive` passes it: the caps and a sound .keras
-    zip are checked before TensorFlow starts (and before Keras would inflate a member in memory)."""
+    """`args.model` loaded by Keras once `check_model_archive` passed it, before TensorFlow starts."""
     from mnist_cnn.io.model_files import check_model_archive
 
     check_model_archive(args.model, args.limits)
@@ -209,8 +196,7 @@ def _load_model(args: argparse.Namespace):
 
 
 def _load_predictor(args: argparse.Namespace):
-    """A model to predict with: a .tflite export through LiteRT alone (no TensorFlow to start, so it
-    answers at once), anything else through `_load_model`."""
+    """A model to predict with: a .tflite through LiteRT (no TensorFlow to start), else `_load_model`."""
     from mnist_cnn.serving import litert
 
     if args.model.suffix == litert.SUFFIX:

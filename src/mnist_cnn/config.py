@@ -1,11 +1,8 @@
 """One configuration object for every setting and path; the named training profiles are in `profiles`.
 
-`Config()` is the default profile, `full`. `Config.from_profile("quick", epochs=5)` gives a profile's
-settings with overrides; `Config.from_profile("quick").with_settings(["epochs=5"])` takes them as text
-(the command line's `--set key=value`), and `Config.from_json(path)` reads them from a JSON file such
-as the `config` section that metrics.json records. Every path the project reads or writes and every
-random choice (through `seed`) comes from here; nothing reads globals or environment variables.
-"""
+`Config.from_profile("quick", epochs=5)`, `.with_settings(["epochs=5"])` (the command's `--set`) and
+`Config.from_json(path)` make one. Every path and random choice (through `seed`) comes from here; nothing
+reads globals or environment variables."""
 
 from __future__ import annotations
 
@@ -43,10 +40,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class Config:
-    """Settings for one run: data, model, training, devices and output locations.
-
-    The defaults are the `full` profile, this project's best single model.
-    """
+    """Settings for one run: data, model, training, devices and outputs; the defaults are `full`."""
 
     profile: str = "full"
     seed: int = 42  # the random seed: the split, initialisation, augmentation and shuffling follow it
@@ -183,12 +177,7 @@ class Config:
         return cls(**settings)
 
     def with_settings(self, assignments: list[str]) -> Config:
-        """A copy with `key=value` assignments applied, each value read as the setting's type.
-
-        Raises:
-            ValueError: an unknown setting, a value of the wrong type, or a combination that fails
-                the same checks as any Config.
-        """
+        """A copy with `key=value` assignments applied; `ValueError` for an unknown or ill-typed setting."""
         changes = {}
         for assignment in assignments:
             key, sep, text = assignment.partition("=")
@@ -202,8 +191,9 @@ class Config:
 
     @classmethod
     def from_json(cls, path: str | Path) -> Config:
-        """Settings from a JSON object, checked as any Config; from a whole metrics.json, its `config`
-        (a setting added since that run was recorded takes the value the run trained with)."""
+        """Settings from a JSON object or a metrics.json's `config`, checked as any Config.
+
+        A setting added since that run was recorded takes the value the run trained with."""
         data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and isinstance(data.get("config"), dict):
             # a whole metrics.json: the run it records trained with what its version had

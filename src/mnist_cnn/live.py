@@ -1,8 +1,6 @@
-"""What a notebook shows while it trains: the progress bar updated in place, and the learning curves
-redrawn after each epoch, each in one display output (IPython's `display_id`, which Colab, Jupyter and
-VS Code update in place). An executed notebook keeps each display's last state only: a finished bar
-and the final curves, no widget state and no carriage returns. The epoch lines are the notebook's own
-`print`s, beside these."""
+"""What a notebook shows while it trains: the bar and the learning curves, each updated in place.
+
+Each is one display output (`display_id`), so an executed notebook keeps only its last state."""
 
 from __future__ import annotations
 
@@ -39,8 +37,7 @@ class LiveTraining:
             self._figure.update(_png(training_curves(pd.DataFrame(list(progress.history)))))
 
     def finish(self, figure_png: str | Path | None = None, result: Any = None) -> None:
-        """The bar becomes one line on what was trained (from `result`, a `TrainResult`, where given),
-        the curves the PNG given."""
+        """Turn the bar into one line on what was trained, and the curves into the given PNG."""
         from IPython.display import Image, Pretty
 
         if self._bar is not None:

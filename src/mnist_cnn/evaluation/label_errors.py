@@ -1,11 +1,8 @@
 """The MNIST test images whose labels human reviewers found wrong, marked in an evaluation.
 
-Northcutt et al. 2021 had five reviewers look at each of 100 test images that confident learning
-flagged; on 15 of them fewer than three accepted the given label (the list and its source are in
-`mnist_test_label_errors.csv` beside this file, made by data/make_label_errors.py). A model that
-"misses" one of them may be right. They apply only to MNIST's own test set in its usual order, which
-is recognised by the SHA-256 of its 10,000 labels; any other test file gets no marks.
-"""
+Northcutt et al. 2021: on 15 of 100 flagged test images fewer than three of five reviewers accepted the label
+(`mnist_test_label_errors.csv`, made by data/make_label_errors.py). Only MNIST's own test set, recognised by
+the SHA-256 of its labels, gets the marks."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Predictions and metrics, apart from any plotting: accuracy, report, confusion, ROC AUC, calibration.
-
-`evaluate(model, images, labels, class_names)` returns an `Evaluation` with the probabilities and a
-JSON-ready metrics dict; `serving.run_files.write_metrics` stores it as models/metrics.json.
-"""
+"""Predictions and metrics, apart from any plotting: accuracy, report, confusion, ROC AUC, calibration."""
 
 from __future__ import annotations
 
@@ -65,10 +61,7 @@ def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
 def roc_auc_per_class(
     labels: np.ndarray, probabilities: np.ndarray
 ) -> tuple[list[float], float, float]:
-    """One-vs-rest AUC per class, their macro mean, and the micro average over all decisions.
-
-    A class absent from `labels` has no ROC curve; its AUC is NaN and the macro mean skips it.
-    """
+    """One-vs-rest AUC per class, their macro mean (absent classes skipped), and the micro average."""
     from sklearn.metrics import roc_auc_score  # here, not at the top: see compute_metrics
 
     classes = probabilities.shape[1]
