@@ -1,9 +1,7 @@
-"""The exceptions for files that cannot be used, and for outputs that cannot be written.
+"""The exceptions for unusable input files and unwritable outputs; the package's lowest layer.
 
-`InputFileError` is the base (`CSVFormatError`, `ImageReadError`, `ModelFileError`, `LimitError`); the CLI
-prints it as one line, `"{path}{where}: {reason}"`, and exits with status 2. `DiskFullError` and
-`OutputPermissionError` are `OSError`s naming the target, never a temporary. This module imports nothing from
-the package, so every layer can raise these."""
+The CLI prints an `InputFileError` as one line, `"{path}{where}: {reason}"`, and exits with status 2.
+`DiskFullError` and `OutputPermissionError` are `OSError`s naming the target, never a temporary."""
 
 from __future__ import annotations
 

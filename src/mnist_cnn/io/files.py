@@ -1,8 +1,7 @@
 """Bounded reads of untrusted files, atomic writes and digests.
 
-Only regular files are read, judged by `stat` before anything is opened (a pipe or /dev/zero would hang or
-never end); writes go to a temporary beside the target and are renamed into place, so a crash leaves the old
-file or none, never half of one. The caps are `io.limits`', decompression `io.inflate`'s."""
+Only regular files are read, judged by `stat` before opening (a pipe or /dev/zero would hang). Writes go to a
+temporary beside the target, then one rename: a crash leaves the old file or none."""
 
 from __future__ import annotations
 
@@ -41,10 +40,7 @@ def check_regular_file(
     error: type[InputFileError] = InputFileError,
     also: tuple[str, ...] = (),
 ) -> os.stat_result:
-    """`stat` of `path` when it is a regular file within `cap` (a `Limits` field name or a size).
-
-    `what` names the expected file with its article ("a CSV file"). Raises `error` when missing, unreadable or
-    not a regular file; `LimitError` when over the cap."""
+    """`stat` of `path` if a regular file within `cap`; else `error` or `LimitError`, naming `what`."""
     try:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -69,10 +65,7 @@ def read_regular_file(
     error: type[InputFileError] = InputFileError,
     also: tuple[str, ...] = (),
 ) -> bytes:
-    """Read a regular file within `cap` in one bounded read.
-
-    It is opened non-blocking and checked again through its descriptor, so a pipe swapped in after the `stat`
-    cannot hang the read; a file that grows while read is refused."""
+    """Read a regular file within `cap` in one bounded read, rechecked through its descriptor."""
     size = check_regular_file(path, cap, what, limits=limits, error=error, also=also).st_size
     try:
         handle = open_nonblocking(path)
@@ -117,10 +110,7 @@ def _size(value: int) -> str:
 
 
 def check_writable_target(target: str | os.PathLike) -> None:
-    """Refuse, before any work, to replace an existing read-only file (`OutputPermissionError`).
-
-    The mode bits count as well as `os.access`: an administrator could otherwise overwrite a file its owner
-    marked read-only."""
+    """Refuse to replace an existing read-only file, judged by mode bits as well as `os.access`."""
     try:
         info = os.stat(target)
     except OSError:
@@ -133,10 +123,9 @@ def check_writable_target(target: str | os.PathLike) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; after the block, fsync it and rename it onto `target`.
+    """Yield a temporary path beside `target`; after the block, fsync and rename it onto `target`.
 
-    The temporary keeps the target's endings (Keras insists on ".weights.h5") and gets the mode a plain open()
-    would give. `OutputPermissionError` names the target, never the temporary."""
+    The temporary keeps the target's endings (Keras insists on ".weights.h5"); errors name the target."""
     target = Path(target)
     check_writable_target(target)
     folder = target.parent

@@ -1,8 +1,6 @@
-"""Capped decompression: inflate a chunk at a time and stop at a cap, whatever the headers claim.
+"""Capped decompression: inflate a chunk at a time and stop at a cap, whatever headers claim.
 
-A 2 MB gzip can inflate to 2 GiB, and a zip member's declared size can lie, so `gunzip` and `read_zip_member`
-never hold more than their cap plus one chunk; `check_zip_directory` counts members from the end record before
-zipfile builds an object for each."""
+`check_zip_directory` counts members from the end record before zipfile builds an object for each."""
 
 from __future__ import annotations
 
@@ -26,10 +24,7 @@ class TooLargeError(Exception):
 
 
 def gunzip(data: bytes | memoryview, max_size: int, *, truncate: bool = False) -> bytearray:
-    """Inflate gzip data (concatenated members too) to at most `max_size` bytes.
-
-    With `truncate`, return the first `max_size` bytes; else raise `TooLargeError` past it. `ValueError`: not
-    gzip, corrupt, or cut short."""
+    """Inflate gzip data to at most `max_size` bytes (`TooLargeError`), or its start with `truncate`."""
     view, out = memoryview(data), bytearray()
     if not view:
         raise ValueError("no data")
@@ -80,10 +75,7 @@ def _zero_run(view: memoryview) -> int:
 def read_zip_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_size: int, *, truncate: bool = False
 ) -> bytearray:
-    """A zip member's bytes, at most `max_size`, read a chunk at a time.
-
-    The declared size is checked first and the stream capped too, since a header can lie. Raises
-    `TooLargeError` over the cap (without `truncate`), `ValueError` for a corrupt or encrypted member."""
+    """A zip member's bytes, at most `max_size`, read a chunk at a time since the header can lie."""
     if info.file_size > max_size and not truncate:
         raise TooLargeError(max_size)
     out = bytearray()

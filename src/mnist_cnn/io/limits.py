@@ -1,9 +1,8 @@
 """Every cap on what an untrusted file may make the program read, inflate or decode.
 
-A few kilobytes can declare gigabytes (a 1000-fold gzip, a 900-megapixel PNG header), so each cap is checked
-before the work it bounds and, where a header can lie, again during it. Defaults fit real data (the MNIST
-training CSV is 110 MB of text). Raise one with `Limits(csv_text_bytes=2 * GiB)` or `mnist-cnn --limit
-csv_text_bytes=2GiB`."""
+Each cap is checked before the work it bounds and, where a header can lie, during it; a file over one gets a
+`LimitError` naming the cap and how to raise it (`Limits(csv_text_bytes=2 * GiB)`, or `mnist-cnn --limit
+csv_text_bytes=2GiB`)."""
 
 from __future__ import annotations
 
@@ -104,10 +103,7 @@ class Limits:
 
     @_class_or_instance
     def with_overrides(self, overrides: Iterable[str]) -> Limits:
-        """These limits with `NAME=VALUE` overrides applied, e.g. `["csv_text_bytes=2GiB"]`.
-
-        Values are read by `parse_quantity`. Raises `ValueError` for an unknown name (listing the known ones)
-        or an unusable value."""
+        """These limits with `NAME=VALUE` overrides (`parse_quantity`'s syntax); `ValueError` if unusable."""
         names = {cap.name for cap in dataclasses.fields(self)}
         changes: dict[str, int] = {}
         for item in overrides:
@@ -132,10 +128,7 @@ class Limits:
         value: int | None = None,
         also: Iterable[str] = (),
     ) -> LimitError:
-        """The `LimitError` for `path` over cap `name`; `found` says what the file had ("is 3.0 GiB").
-
-        `value` sizes the suggested new cap; `also` names caps the same file meets next (a plain CSV counts
-        against both CSV byte caps)."""
+        """The `LimitError` for `path` over cap `name`; `found` says what it had, `also` caps met next."""
         cap = getattr(self, name)
         also = [n for n in also if value is None or value > getattr(self, n)]
         suggestion = " ".join(
@@ -165,9 +158,7 @@ _QUANTITY = re.compile(r"\s*([0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([
 
 
 def parse_quantity(text: str) -> int:
-    """`"2GiB"`, `"500MB"`, `"1e8"` or `"1_000"` as a positive integer; `ValueError` otherwise.
-
-    K, M, G, T are powers of 1000; KiB, MiB, GiB, TiB powers of 1024."""
+    """`"2GiB"`, `"500MB"`, `"1e8"` or `"1_000"` as a positive integer; `ValueError` otherwise."""
     match = _QUANTITY.fullmatch(text)
     if match is None or match.group(2).lower() not in _UNITS:
         raise ValueError(

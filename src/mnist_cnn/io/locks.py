@@ -1,8 +1,7 @@
-"""One run per directory: an exclusive `flock` on a run directory or models folder.
+"""One run per directory: an exclusive `flock`, dropped by the OS however the process ends.
 
-The OS drops the lock when the process ends, however it ends, so a killed run leaves nothing to clean. A
-second run gets `DirectoryBusyError` at once, naming the directory and the holder's PID. Re-entrant within one
-process. Where there is no `flock` (Windows), nothing is locked."""
+A second run gets `DirectoryBusyError` at once, naming the holder's PID. Re-entrant within a process; no lock
+where there is no `flock` (Windows)."""
 
 from __future__ import annotations
 

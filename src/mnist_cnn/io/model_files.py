@@ -1,8 +1,4 @@
-"""Model files checked before Keras opens them, within the caps of `io.limits`.
-
-Keras inflates a .keras archive's members in memory and its own bomb check starts at 4 GiB, so a 6 MB file
-declaring 3 GiB would inflate in full. `check_model_archive` refuses it from the zip's directory alone, before
-TensorFlow starts."""
+"""Model files checked before Keras opens them: Keras inflates .keras members in memory unchecked."""
 
 from __future__ import annotations
 
@@ -26,11 +22,10 @@ KERAS_ASSETS = "assets/"
 
 
 def check_model_archive(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Refuse a model file that is not a regular file, too large, or an unsafe .keras archive.
+    """Refuse a model file that is irregular, too large, or an unsafe .keras archive.
 
-    A .h5 is read a dataset at a time, so only its size is checked. A .keras zip must hold only Keras'
-    members, with safe unique names, within `archive_members`, `model_archive_bytes` declared in all and
-    `archive_ratio` per member over 1 MiB. Nothing is inflated. Raises `ModelFileError` or `LimitError`."""
+    A .keras zip may hold only Keras' members, with safe unique names, within the archive caps. Nothing is
+    inflated. Raises `ModelFileError` or `LimitError`."""
     path = Path(path)
     check_regular_file(path, "model_file_bytes", "a model file", limits=limits, error=ModelFileError)
     if path.suffix not in MODEL_SUFFIXES:

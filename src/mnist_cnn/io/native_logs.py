@@ -1,7 +1,4 @@
-"""Keeping what TensorFlow's C++ core writes to file descriptor 2 out of the way.
-
-TensorFlow logs through absl before it reads TF_CPP_MIN_LOG_LEVEL, straight to descriptor 2, where
-`sys.stderr` cannot reach: the descriptor itself is the only lever."""
+"""Keeping TensorFlow's C++ log lines on descriptor 2 out of the way: `sys.stderr` cannot reach them."""
 
 from __future__ import annotations
 
@@ -62,8 +59,7 @@ KNOWN_NOISE = (
 def filter_native_stderr(patterns: tuple[str, ...] = KNOWN_NOISE) -> bool:
     """Drop descriptor 2's lines that match `patterns` for the rest of the process; True once in place.
 
-    A notebook kernel would show TensorFlow's start-up lines as red errors. A daemon thread reads a pipe that
-    replaces descriptor 2 and forwards the other lines. Calling it twice installs it once."""
+    A daemon thread reads a pipe in place of descriptor 2 and forwards the rest; idempotent."""
     import re
     import threading
 

@@ -1,9 +1,8 @@
-"""A run's files switch over as one set: all written in full first, then renamed together.
+"""A run's files switch over as one set: all written in full, then renamed together.
 
-Inside `switch_over` each `atomic_path` rename is held back; at the end the (temporary, target) pairs are
-written atomically as a journal (the commit point), renamed, and the journal removed. A kill before the
-journal leaves the old set; after it, the next start completes the renames (`finish_switch_over`). A journal
-entry must name a hidden temporary beside its own target: a planted journal can do no harm."""
+Renames held back in `switch_over` are committed by an atomic journal, then done; a kill after the journal is
+completed on the next start (`finish_switch_over`). A journal entry must name a hidden temporary beside its
+own target, so a planted journal can do no harm."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ JOURNAL_MAX_BYTES = 1 << 20  # a real one lists a dozen files
 def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
     """Hold back every `atomic_path` rename in the block; rename them as one set when it ends.
 
-    The caller holds `journal_dir`'s lock. Not re-entrant: an inner block's files join the outer set."""
+    The caller holds `journal_dir`'s lock. An inner block's files join the outer set."""
     if PENDING.get() is not None:
         yield
         return
