@@ -1,9 +1,8 @@
 """The CNN: a classifier of built-in Keras layers, and the training model that augments in front of it.
 
-The classifier alone is saved, so it loads in any Keras without this package; the augmentation
-(`RandomAffine`) runs only in training. Two architectures: "original" (the original project's three
-augmentation layers and two conv blocks) and "fast" (one affine warp per batch, since each resampling costs
-CPU time). Digits are never flipped; uncovered borders are black, as MNIST's background is."""
+Only the classifier is saved, so it loads in plain Keras. "original" is the original project's network; "fast"
+this project's, augmenting with one affine warp since each resampling costs CPU time. Digits are never
+flipped; uncovered borders are black, as MNIST's background."""
 
 from __future__ import annotations
 
@@ -25,10 +24,7 @@ TRAINING_MODEL_PREFIX = "training_"
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
 class RandomAffine(layers.Layer):
-    """Random rotation, zoom and translation composed into one affine warp per image.
-
-    `rotation` is a fraction of a full circle, `zoom` a relative scale change, `translation` a fraction of the
-    side; `distortion` (pixels) adds a smooth random grid displacement, 0 for none."""
+    """Random rotation, zoom and translation as one affine warp per image, with optional grid distortion."""
 
     def __init__(
         self,
@@ -152,8 +148,7 @@ def build_classifier(
 ) -> keras.Model:
     """The uncompiled CNN for (28, 28, 1) inputs in [0, 1]: logits, then a float32 softmax.
 
-    `norm` makes its batch-norm layers (Keras' own by default, what is saved); training may pass a fused one
-    with the same variables."""
+    `norm` makes its batch-norm layers (Keras' own by default, which is what is saved)."""
     if config.architecture == "original":
         return build_original_network(config, norm)
     return build_fast_network(config, norm)
@@ -178,9 +173,8 @@ def build_original_network(config: Config, norm=layers.BatchNormalization) -> ke
 def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
     """This project's network: 3x3 convolution blocks with batch norm and ReLU, then the head.
 
-    Pooling comes before batch norm, which then costs a quarter; the saved model keeps this order.
-    Convolutions have no bias (batch norm shifts). Momentum 0.9 keeps the moving statistics up with a short
-    one-cycle run."""
+    Pooling precedes batch norm, which then costs a quarter; no conv bias (batch norm shifts); momentum 0.9
+    keeps up with a short one-cycle run."""
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
     x = inputs
     if config.standardize:  # each image to zero mean and unit variance on its own

@@ -1,9 +1,8 @@
 """The MNIST CSV format: parse a CSV's text fast or carefully, and check every value.
 
-Every common layout is accepted (Kaggle's "MNIST in CSV" and "Digit Recognizer", headerless mirrors); bad
-input raises `CSVFormatError` naming the file, line, column and reason, never a partial result. A fast path
-(the C scanner `_fastcsv`, else one `np.fromstring`) refuses anything unusual; then a careful line-by-line
-parser says where and why. Rows are counted against `Limits.csv_rows` before allocating."""
+Common layouts are accepted (Kaggle's two, headerless mirrors). A fast path (the C scanner `_fastcsv`, else
+`np.fromstring`) refuses anything unusual; then a careful parser raises `CSVFormatError` naming file, line,
+column and reason. Rows are counted against `Limits.csv_rows` before allocating."""
 
 from __future__ import annotations
 
@@ -138,9 +137,7 @@ def _parse_body_slow(
     path: str | os.PathLike,
     first_body_line: int,
 ) -> np.ndarray:
-    """Parse line by line, raising for the first bad line; for bodies the fast parser refused.
-
-    Rows go straight into a preallocated int16 table: Python lists would take ~6 KB a row."""
+    """Parse line by line into a preallocated int16 table, raising for the first bad line."""
     expected = layout.num_fields
     values = np.empty((rows, expected), dtype=np.int16)
     start, end = span

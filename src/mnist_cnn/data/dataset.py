@@ -42,10 +42,7 @@ def stratified_split(
 def load_csvs(
     paths: list[str | os.PathLike], *, use_cache: bool = True, limits: Limits = DEFAULT_LIMITS
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
-    """`load_csv` on several files at once: decompression and the C parser release the GIL.
-
-    Each file is held to `limits` on its own; two at a time, so at most two are in memory at once.
-    """
+    """`load_csv` on several files in two threads: decompression and the C parser release the GIL."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(2, len(paths)) or 1) as pool:
@@ -82,8 +79,7 @@ def check_labels(path: str | os.PathLike, labels: np.ndarray, num_classes: int) 
 def load_dataset(config, *, limits: Limits = DEFAULT_LIMITS) -> Dataset:
     """Load the config's CSVs, check labels, and split off a stratified, seeded validation set.
 
-    `config.train_limit` and `config.test_limit` shrink the sets for quick runs. Raises `CSVFormatError` (a
-    bad CSV, no training labels, an unnamed label) or `LimitError`."""
+    `train_limit` and `test_limit` shrink the sets. Raises `CSVFormatError` or `LimitError`."""
     paths = [Path(config.train_path), Path(config.test_path)]
     (images, labels), (test_x, test_y) = load_csvs(paths, limits=limits)
     if labels is None:

@@ -1,8 +1,6 @@
-"""Digit images of your own, read safely and prepared as MNIST prepared its digits.
+"""Digit images of your own, read within `Limits` and prepared as MNIST prepared its digits.
 
-`prepare_image` brings a photo or drawing to MNIST's conventions: grayscale, a light digit on black, cropped,
-scaled into a 20x20 box, centred by mass in 28x28 (as LeCun et al. built MNIST from NIST). `read_image` opens
-a stranger's file within `Limits`."""
+Grayscale, light on black, cropped, scaled into 20x20 and centred by mass in 28x28 (LeCun et al.)."""
 
 from __future__ import annotations
 
@@ -45,9 +43,8 @@ _HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A PNG, JPEG, BMP, GIF, TIFF or WebP image as float grayscale in [0, 1].
 
-    The file size and the header's pixel count are checked before decoding. Transparency counts as white
-    paper. Deeper images are scaled, not clipped (`_scale_deep`). Raises `ImageReadError` for a missing,
-    irregular or unreadable file, `LimitError` over `limits`."""
+    Size and pixel count are checked before decoding; transparency is white paper. Raises `ImageReadError` or
+    `LimitError`."""
     from PIL import Image, UnidentifiedImageError
 
     data = read_regular_file(path, "image_file_bytes", "an image", limits=limits, error=ImageReadError)
@@ -109,9 +106,7 @@ def _to_gray(image, path: str | os.PathLike) -> np.ndarray:
 def _scale_deep(values: np.ndarray, mode: str, path: str | os.PathLike) -> np.ndarray:
     """A 16-bit, 32-bit integer or float image scaled into [0, 1].
 
-    Integers by 65535, or by 255 or 65535 where their values fit (old Pillow opens 16-bit PNGs as 32-bit);
-    floats as they are in [0, 1], by 255 in [0, 255]; else from their own range (`prepare_image` stretches
-    contrast anyway)."""
+    By 255 or 65535 where the values fit (old Pillow opens 16-bit PNGs as 32-bit), else by its own range."""
     if mode.startswith("I;16"):
         return values / 65535.0
     if values.size == 0:
@@ -206,9 +201,7 @@ def _refuse_a_solid_block(digit: np.ndarray, source: str | os.PathLike) -> None:
 
 
 def stroke_width(mask: np.ndarray) -> float:
-    """The mean stroke width of a boolean ink mask: twice the area over the boundary.
-
-    A stroke of width w and length L has area wL and about 2L boundary pixels; a one-pixel line measures 2."""
+    """The mean stroke width of a boolean ink mask: twice the area over the boundary length."""
     if not mask.any():
         return 0.0
     padded = np.pad(mask, 1)
@@ -218,9 +211,7 @@ def stroke_width(mask: np.ndarray) -> float:
 
 
 def _thickened(ink: np.ndarray, grow: int) -> np.ndarray:
-    """`ink` widened by `grow` pixels, cropped to the widened digit.
-
-    The filter reaches down and right only; centring by mass afterwards cancels the shift."""
+    """`ink` widened by `grow` pixels down and right (centring by mass cancels the shift), then cropped."""
     out = np.pad(ink, ((0, grow), (0, grow)))
     for axis in (0, 1):
         widened = out.copy()
