@@ -141,9 +141,7 @@ _BF16_ISAS = frozenset({"AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX
 
 
 def isa_cap() -> str | None:
-    """The ISA oneDNN is held to (ONEDNN_MAX_CPU_ISA), None if not held.
-
-    `AVX2` makes an AVX-512 machine compute as an AVX2-only one; it must be set before TensorFlow starts."""
+    """The ISA oneDNN is held to (ONEDNN_MAX_CPU_ISA), None if not held; read once, at load."""
     value = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
     return value.strip().upper() if value and value.strip() else None
 
@@ -178,11 +176,10 @@ def _cpuinfo_field(name: str) -> str | None:
 def choose_precision(
     setting: str = "auto", device: str = "auto", gpus: list[Gpu] | None = None
 ) -> tuple[str, str]:
-    """The Keras dtype policy to train with, and why: (policy name, reason).
+    """The Keras dtype policy to train with, and why.
 
-    "auto" takes bfloat16 where computed natively (TPU, GPU capability 8.0+, a CPU with AMX or AVX512-BF16
-    under oneDNN, not JAX's CPU kernels), float16 on 7.x GPUs (T4, V100), float32 elsewhere. Any other setting
-    is used as given."""
+    "auto": bfloat16 where native (TPU, GPU 8.0+, AMX or AVX512-BF16 CPUs under oneDNN), float16 on 7.x GPUs,
+    else float32. Other settings are used as given."""
     if setting != "auto":
         return setting, "set in the configuration"
     if device == "tpu" or (device == "auto" and tpu_present()):

@@ -1,8 +1,7 @@
-"""How a run spreads over devices on each backend; the profile's batch is always the global batch.
+"""How a run spreads over devices on each backend; the profile's batch is the global batch.
 
-TensorFlow uses a tf.distribute strategy; JAX Keras' `DataParallel`, compiled as one program, so batch norm
-sees the whole batch; PyTorch one device (several are refused in one line). `make_strategy` returns, on any
-backend, an object with `num_replicas_in_sync` and `scope()`."""
+TensorFlow: a tf.distribute strategy. JAX: Keras' `DataParallel`, one program, so batch norm sees the whole
+batch. PyTorch: one device."""
 
 from __future__ import annotations
 
@@ -29,8 +28,7 @@ class KerasDistribution:
 def make_strategy(device: str = "auto"):
     """The strategy for "auto", "cpu", "gpu", "mirrored" or "tpu" on the active backend.
 
-    "auto" takes a TPU, else every GPU where there are several, else the default device; "mirrored" spreads
-    over every local device, CPUs included where there is no accelerator."""
+    "auto" takes a TPU, else several GPUs, else the default device; "mirrored" every local device."""
     backend = backends.active()
     if backend == "tensorflow":
         return _tensorflow_strategy(device)

@@ -1,9 +1,7 @@
 """Ensembles: `config.members` networks of one profile, averaged in one model of built-in layers.
 
-Member k trains with seed `config.seed + k - 1` in `run_dir/member-k`, each resumable on its own, all on the
-same split, so validation stays held out from every member. The saved model averages the members' logits (a
-geometric mean of their probabilities): one temperature calibrates the whole, and it loads and exports as a
-single network does."""
+Member k trains with seed `seed + k - 1` in `run_dir/member-k`, resumable alone, on the shared split. The
+saved model averages logits, so one temperature calibrates the whole."""
 
 from __future__ import annotations
 

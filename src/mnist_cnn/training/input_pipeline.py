@@ -1,6 +1,4 @@
-"""The input: seeded shuffled batches of the split, the profile's batch as the global batch.
-
-tf.data on TensorFlow; on JAX and PyTorch a `PyDataset` drawing each epoch's order from seed and epoch."""
+"""The input: seeded shuffled batches; tf.data on TensorFlow, a `PyDataset` on JAX and PyTorch."""
 
 from __future__ import annotations
 
@@ -13,9 +11,7 @@ from mnist_cnn.data.dataset import Dataset, one_hot, to_model_input
 
 
 def without_autotuning(pipeline):
-    """`pipeline` with a fixed prefetch of 2 and tf.data's autotuning off.
-
-    On 2 cores the autotuner's threads left the step idle ~40 % longer (bench/slow_mode_probe.py)."""
+    """`pipeline` with a fixed prefetch of 2: on 2 cores autotuning stalled the step (slow_mode_probe)."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -71,7 +67,8 @@ def make_datasets(config: Config, dataset: Dataset, strategy, first_epoch: int =
                          f"choose a multiple of {replicas}")
     whole = takes_whole_batches(len(train_x), batch)
     steps = len(train_x) // batch if whole else 1
-    if backends.active() != "tensorflow":
+    import os
+    if backends.active() != "tensorflow" or os.environ.get("PYDATASET"):
         # validation in whole batches of a size every replica can share, the rest in one last batch
         val_batch = 1024 - 1024 % replicas
         return (ShuffledBatches(train_x, train_y, batch, config.seed, whole, first_epoch),

@@ -1,9 +1,8 @@
-"""TensorFlow's oneDNN CPU kernels, turned on where TensorFlow's own default leaves them off.
+"""TensorFlow's oneDNN CPU kernels, on where TensorFlow's default leaves them off.
 
-TensorFlow enables oneDNN only on CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX; on AVX2-only CPUs
-Eigen's kernels train about 1.5 times slower (bench/JOURNAL.md). `choose_onednn` sets
-`TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads unless the user set it. `onednn_state` asks the private
-`_pywrap_util_port.IsMklEnabled` (tests/training/test_onednn.py holds it to its effect)."""
+On AVX2-only CPUs Eigen's kernels train about 1.5 times slower (bench/JOURNAL.md). `choose_onednn` sets
+`TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads unless the user set it; `onednn_state` asks a private
+function, held to its effect by tests/training/test_onednn.py."""
 
 from __future__ import annotations
 
@@ -37,9 +36,7 @@ def _linux_x86() -> bool:
 
 
 def onednn_state() -> dict[str, bool | str | None]:
-    """Whether TensorFlow runs oneDNN's CPU kernels here, and why; imports TensorFlow.
-
-    `enabled` is None where TensorFlow does not say, or Keras runs on another backend."""
+    """Whether TensorFlow runs oneDNN's CPU kernels, and why (None where unknown); imports TensorFlow."""
     from mnist_cnn import backends
 
     if backends.active() != "tensorflow":

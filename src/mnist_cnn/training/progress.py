@@ -1,7 +1,4 @@
-"""Progress within and across epochs: steps done, the rate, and the time left.
-
-`ProgressCallback` hands `Progress` records to a caller's function: the command draws a bar, the notebook
-updates a display (`mnist_cnn.live`); `format_bar` is the text both show."""
+"""Progress within and across epochs for the command's bar and the notebook's display."""
 
 from __future__ import annotations
 
@@ -61,8 +58,7 @@ def format_bar(progress: Progress, width: int = 20) -> str:
 class ProgressCallback(keras.callbacks.Callback):
     """Hand a `Progress` to `sink` after steps (at most every `min_interval` s) and after each epoch.
 
-    The rate counts from each epoch's first call, so tracing is excluded; the run's time left takes the last
-    whole epoch, validation included, as each remaining epoch's length."""
+    The rate excludes each epoch's first call (tracing); the time left assumes the last whole epoch."""
 
     def __init__(
         self,

@@ -11,9 +11,7 @@ from mnist_cnn.config import Config
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
 class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak` over the `warmup` fraction of steps, then cosine decay to ~0.
-
-    It reads the optimizer's step counter, so a resumed run picks up where it stopped."""
+    """Linear warm-up to `peak`, then cosine decay, from the optimizer's step counter (so it resumes)."""
 
     def __init__(self, peak: float, total_steps: int, warmup: float = 0.2, floor: float = 1e-3):
         self.peak = float(peak)

@@ -1,7 +1,4 @@
-"""How much arithmetic a recipe costs: multiply-adds per image, and over training.
-
-Recipes are compared by accuracy against work. The count is the forward pass's multiply-adds in convolutions
-and dense layers, nearly all of it here; a training step costs about three times that."""
+"""How much arithmetic a recipe costs: forward multiply-adds in convolutions and dense layers."""
 
 from __future__ import annotations
 
@@ -35,9 +32,7 @@ def multiply_adds(model: keras.Model) -> int:
 def training_work(
     model: keras.Model, train_images: int, batch_size: int, epochs_run: int, whole_batches: bool = True
 ) -> dict[str, Any]:
-    """A training's work: multiply-adds per image, images per network, epochs, and their product.
-
-    `whole_batches=False` for Keras' own `fit(x, y)`, which keeps the last partial batch."""
+    """A training's work: multiply-adds per image, images per network, epochs, and their product."""
     per_image = multiply_adds(model)
     whole = whole_batches and takes_whole_batches(train_images, batch_size)
     per_epoch = (train_images // batch_size) * batch_size if whole else train_images

@@ -1,7 +1,7 @@
 """Whether the training step is compiled with XLA: an explicit choice, made and recorded per run.
 
-Keras' `jit_compile="auto"` would compile on a TensorFlow GPU a step whose warp (ImageProjectiveTransformV3)
-has no XLA kernel; this module decides instead, says why, and refuses `xla="on"` where it cannot compile."""
+Keras' "auto" would compile, on a TensorFlow GPU, a warp with no XLA kernel; this module decides and says why.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ _WARP_HAS_NO_XLA_KERNEL = (
 def choose_xla(config: Config, placement: Placement) -> tuple[bool, str]:
     """(whether to compile the training step, why) for `config.xla` on `placement` and the backend.
 
-    "auto" is on with JAX (else each op runs alone) and off with PyTorch (unmeasured). On TensorFlow it is on
-    only for a GPU run without augmentation or determinism: off on a CPU (slower), under several replicas, on
-    a TPU (compiled anyway). `ValueError` for "on" with an augmented TensorFlow network."""
+    "auto": on with JAX, off with PyTorch; on TensorFlow only for a single GPU without augmentation or
+    determinism. `ValueError` for "on" with an augmented TensorFlow network."""
     backend = keras.backend.backend()
     augments_on_tensorflow = config.augment and backend == "tensorflow"
     if config.xla == "on" and augments_on_tensorflow:
