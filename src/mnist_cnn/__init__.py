@@ -1,7 +1,4 @@
-"""mnist-cnn: an augmented Keras CNN for MNIST-style CSVs, as a library, a notebook and a command.
-
-Layers, top down: io, data, training, evaluation, serving, then config, model, pipeline and the command.
-docs/design.md maps each module."""
+"""mnist-cnn: an augmented Keras CNN for MNIST-style CSVs; docs/design.md maps its modules."""
 
 __version__ = "0.1.0"
 

@@ -1,8 +1,7 @@
-"""Keras' three backends: which one runs, its version, deterministic kernels, and TensorFlow-only jobs.
+"""Keras' three backends: which one runs, its version, deterministic kernels, TensorFlow-only jobs.
 
-No backend is required, as in Keras; each has an extra (`mnist-cnn[jax]`). `choose_backend` runs on the
-package's import: where nobody chose and TensorFlow is missing, it takes JAX or PyTorch. Nothing here imports
-Keras at module level."""
+No backend is required; where none was chosen and TensorFlow is missing, `choose_backend` takes JAX or PyTorch
+on the package's import. Nothing here imports Keras at module level."""
 
 from __future__ import annotations
 
@@ -28,10 +27,9 @@ class NoBackendError(RuntimeError):
 
 
 def choose_backend() -> str | None:
-    """Set KERAS_BACKEND to JAX or PyTorch where none was chosen and Keras' default is not installed.
+    """Set KERAS_BACKEND to JAX or PyTorch where none was chosen and Keras' default is missing.
 
-    keras.json's backend is no choice when missing: Keras writes "tensorflow" there on its first run. Returns
-    what it set."""
+    keras.json is no choice: Keras writes "tensorflow" there on first run. Returns what it set."""
     if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
         return None
     if _installed(_configured_in_keras_json() or "tensorflow"):

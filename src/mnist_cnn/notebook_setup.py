@@ -1,6 +1,4 @@
-"""The notebook's setup once the repository is on disk: install, step into the project, Drive, logs.
-
-Standard library only, like `runtime_setup`: on Colab it runs before the dependencies are installed."""
+"""The notebook's setup once the repository is on disk; standard library only, as on Colab it runs first."""
 
 from __future__ import annotations
 
@@ -43,10 +41,7 @@ def enter_project(
     drive_dir: str | Path = "/content/drive/MyDrive/mnist-cnn",
     mount: Callable[[str], None] | None = None,
 ) -> NotebookPlace:
-    """Make the kernel ready to run the notebook's cells.
-
-    On Colab (`colab_repo`, the clone) it installs the package unless already there and, with `use_drive`,
-    mounts Drive and sends outputs to `drive_dir`. Elsewhere it steps into the repository."""
+    """Make the kernel ready: install on Colab, step into the repository, mount Drive with `use_drive`."""
     installed = None
     if colab_repo is not None:
         root = Path(colab_repo)

@@ -1,9 +1,7 @@
 """Install the package into a live notebook runtime (Colab, Kaggle) without breaking what it ships.
 
-One pip call upgrades only what is below the project's bounds and holds each installed dependent of an
-upgraded package at its version, so pip picks an upgrade it accepts. Where an upgraded package was already
-imported, it stops with one line asking for a restart. Standard library and `packaging` only: it runs before
-the project is installed."""
+One pip call upgrades only what is below a bound, holding upgraded packages' dependents at their versions; an
+upgrade of an imported package asks for a restart. Standard library and `packaging` only."""
 
 from __future__ import annotations
 
@@ -109,9 +107,7 @@ def imported_from(names: Iterable[str]) -> list[str]:
 def install_into_runtime(
     repo: Path, run: Callable[..., subprocess.CompletedProcess] = subprocess.run
 ) -> SetupReport:
-    """`pip install -e repo` here in one call, upgrading only what is below a bound.
-
-    Raises `RuntimeSetupError` when pip fails or upgrades a package this session already imported."""
+    """`pip install -e repo` in one call; `RuntimeSetupError` on failure or an imported package upgraded."""
     repo = Path(repo)
     below = outside_bounds(project_requirements(repo))
     held = dependents_of(below)

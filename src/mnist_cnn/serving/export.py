@@ -1,8 +1,7 @@
-"""Export a trained model for serving through Keras' `model.export`, and check each export.
+"""Export a trained model (SavedModel, TFLite, ONNX) through Keras' `model.export`, checked.
 
-Formats: `savedmodel` (TF Serving, TF.js), `tflite` (LiteRT) and `onnx` (the `export` extra). Each needs Keras
-on TensorFlow. Every export is reloaded by its own runtime and compared with Keras before it takes its final
-name, so a file there predicts as the model does."""
+Each export is reloaded by its own runtime and compared with Keras before taking its final name, so a file
+there predicts as the model does. Needs Keras on TensorFlow."""
 
 from __future__ import annotations
 
@@ -71,10 +70,9 @@ def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], n
 def export_model(
     model, output: str | os.PathLike, fmt: str, sample: np.ndarray | None = None
 ) -> float:
-    """Export `model` to `output` as `fmt`; return the largest difference from Keras on `sample`.
+    """Export `model` to `output` as `fmt`, checked before renaming; return the largest difference.
 
-    Written to a temporary name, reloaded and checked, then renamed into place. Raises `ExportError` (missing
-    package, failed export, different predictions) or `TensorFlowRequiredError`."""
+    Raises `ExportError` or `TensorFlowRequiredError`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     # each format goes through TensorFlow's converters here (ONNX through tf2onnx)

@@ -1,8 +1,7 @@
 """Saving models that load in plain Keras, and loading that runs no stranger's code.
 
-A saved model is the calibrated classifier alone (built-in layers, no optimizer, no augmentation).
-`load_model` checks the archive, refuses a configuration holding code (a `Lambda`, a function, a class from
-outside Keras), and keeps Keras' safe mode on as a second guard."""
+A saved model is the calibrated classifier alone. `load_model` checks the archive and refuses a configuration
+holding code; Keras' safe mode stays on as a second guard."""
 
 from __future__ import annotations
 
@@ -66,10 +65,7 @@ def save_history(history: pd.DataFrame, path: Path) -> None:
 
 
 def load_model(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> keras.Model:
-    """Load a .keras or .h5 model of Keras' built-in layers, running no code from the file.
-
-    The file is checked within `limits`, then its configuration; only then does Keras open it. Raises
-    `ModelFileError` for a missing, malformed, oversized or code-holding file."""
+    """Load a .keras or .h5 model of built-in layers, running no code from it (`ModelFileError`)."""
     path = Path(path)
     check_model_archive(path, limits)  # a regular .keras or .h5 file within the caps, a sound zip
     config = _read_model_config(path)

@@ -24,9 +24,7 @@ def write_submission(
 ) -> int:
     """Predict every image of an MNIST-style CSV and write a Kaggle submission; return the rows.
 
-    The file has `ImageId,Label` with ImageId from 1, written atomically; a read-only `output` is refused
-    before predicting. `images` skips reloading the CSV. Raises `CSVFormatError`, `LimitError` or
-    `OutputPermissionError`."""
+    `ImageId,Label`, ImageId from 1, written atomically; a read-only `output` is refused first."""
     output = Path(output)
     check_writable_target(output)
     if images is None:
