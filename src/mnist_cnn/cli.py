@@ -61,9 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _hide_native_logs() -> None:
-    """Send TensorFlow's C++ stderr lines to /dev/null; Python's stderr moves to a copy of descriptor 2.
-
-    absl logs before TF_CPP_MIN_LOG_LEVEL is read, and would bury the one-line errors."""
+    """Send TensorFlow's C++ stderr lines to /dev/null; Python's stderr moves to a copy of descriptor 2."""
     import warnings
 
     from mnist_cnn.io.native_logs import silence_native_stderr

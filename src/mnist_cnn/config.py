@@ -1,8 +1,6 @@
 """One configuration object for every setting and path; the named training profiles are in `profiles`.
 
-`Config.from_profile("quick", epochs=5)`, `.with_settings(["epochs=5"])` (the command's `--set`) and
-`Config.from_json(path)` make one. Every path and random choice (through `seed`) comes from here; nothing
-reads globals or environment variables."""
+Every path and random choice (through `seed`) comes from here; nothing reads environment variables."""
 
 from __future__ import annotations
 
@@ -191,9 +189,7 @@ class Config:
 
     @classmethod
     def from_json(cls, path: str | Path) -> Config:
-        """Settings from a JSON object or a metrics.json's `config`, checked as any Config.
-
-        A setting added since that run was recorded takes the value the run trained with."""
+        """Settings from a JSON object or a metrics.json's `config`; new settings take the run's values."""
         data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and isinstance(data.get("config"), dict):
             # a whole metrics.json: the run it records trained with what its version had

@@ -174,8 +174,7 @@ def record(run: Run) -> dict[str, Any]:
 def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write the model, history.csv, metrics.json and `figures` as one set; return the model paths.
 
-    The set switches over together (`io.switch`): a kill or full disk leaves the previous set whole. Then the
-    resume point is cleared; until then a rerun redoes only calibration, evaluation and saving."""
+    A kill or full disk leaves the previous set whole (`io.switch`); then the resume point is cleared."""
     config, figures = run.config, figures or {}
     figure_paths = [run_files.figure_path(config.figures_dir, name) for name in figures]
     with directory_lock(config.run_dir), directory_lock(config.models_dir):

@@ -1,8 +1,7 @@
-"""Temperature scaling: honest probabilities from a trained classifier, folded into the model itself.
+"""Temperature scaling fitted on validation (Guo et al. 2017), folded into the saved model.
 
-Dividing the logits by one temperature fitted on validation log loss (Guo et al. 2017) calibrates without
-changing any prediction. It becomes a built-in `Rescaling` layer before the softmax, so every consumer of the
-saved model (Keras, SavedModel, TFLite, ONNX, the command) gets calibrated output."""
+Dividing logits by one temperature changes no prediction; as a `Rescaling` layer before the softmax it reaches
+every consumer (Keras, SavedModel, TFLite, ONNX, the command)."""
 
 from __future__ import annotations
 

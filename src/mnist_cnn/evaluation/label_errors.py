@@ -1,8 +1,6 @@
-"""The MNIST test images whose labels human reviewers found wrong, marked in an evaluation.
+"""MNIST test images whose labels reviewers rejected (Northcutt et al. 2021), marked in an evaluation.
 
-Northcutt et al. 2021: on 15 of 100 flagged test images fewer than three of five reviewers accepted the label
-(`mnist_test_label_errors.csv`, made by data/make_label_errors.py). Only MNIST's own test set, recognised by
-the SHA-256 of its labels, gets the marks."""
+Only MNIST's own test set, recognised by its labels' SHA-256, gets the marks."""
 
 from __future__ import annotations
 

@@ -33,8 +33,7 @@ def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = T
 def training_curves(history: pd.DataFrame) -> Figure:
     """Accuracy, cross-entropy and learning rate per epoch, training against validation, best epoch marked.
 
-    Both cross-entropy curves are plain (the test log loss's quantity); a label-smoothed objective is drawn
-    dashed. Training values carry dropout and augmentation, so they sit above validation."""
+    A label-smoothed objective is drawn dashed; training values carry dropout and augmentation."""
     fig, axes = _subplots(1, 3, figsize=(15, 4))
     epochs = history["epoch"]
     best = int(epochs.iloc[best_epoch(history["val_accuracy"]) - 1]) if "val_accuracy" in history else None

@@ -1,9 +1,7 @@
 """A draw-a-digit web page over a trained model (`mnist-cnn demo MODEL`), built with Gradio.
 
-A drawing or upload takes `mnist-cnn predict`'s path (`read_image` under the same caps, then `prepare_image`
-and `predict_digits`), so page, notebook and command agree. The page shows the 28x28 input and the top three,
-and serves a `predict` API. A bad image is a message and one log line; each answered upload is deleted. Gradio
-is an optional extra, imported inside the functions."""
+Each image takes `mnist-cnn predict`'s path under the same caps, so page, notebook and command agree. A bad
+image is a message and one log line; answered uploads are deleted. Gradio is optional."""
 
 from __future__ import annotations
 
@@ -236,10 +234,9 @@ def launch(
     block: bool = True,
     quiet: bool = False,
 ) -> gradio.Blocks:
-    """Serve the page at http://host:port/ (127.0.0.1: this machine only, unless told otherwise).
+    """Serve the page at http://host:port/ (127.0.0.1 by default); `OSError` if the port is taken.
 
-    With `block` it returns when the server stops; without, it returns the running Blocks (`.close()` stops
-    them). Gradio refuses uploads over `limits.image_file_bytes`. `OSError`: the port is taken."""
+    With `block` it returns when the server stops; else it returns the running Blocks."""
     demo = build_demo(model, class_names, limits=limits)
     demo.queue(default_concurrency_limit=1)
     demo.launch(
