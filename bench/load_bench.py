@@ -5,11 +5,14 @@ Times, alternating in one run so machine noise hits all alike, the median of `--
 - first load: `load_csvs` parsing and validating both files, no cache;
 - cached load: `load_csvs` again, from the cache beside the data (checksums still verified).
 Run: `python bench/load_bench.py [--repeat 5]`. Targets: first load <= 0.5 x pandas; cached < 0.2 s.
+`--plumbing FILE` instead times the C scanner against its NumPy fallback too, against a training run's
+seconds (models/metrics.json), and writes the rounds to FILE (bench/results/load_plumbing_<cpu>.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
@@ -18,7 +21,8 @@ import pandas as pd
 
 from mnist_cnn.data import csv_format, dataset
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
 FILES = [DATA / "mnist_train.csv.gz", DATA / "mnist_test.csv.gz"]
 
 
@@ -28,12 +32,60 @@ def timed(action) -> float:
     return time.perf_counter() - started
 
 
+def numpy_fallback_load() -> None:
+    """A first load with the C scanner hidden, as where it could not be built."""
+    scanner, csv_format._fastcsv = csv_format._fastcsv, None
+    try:
+        dataset.load_csvs(FILES, use_cache=False)
+    finally:
+        csv_format._fastcsv = scanner
+
+
+def plumbing(repeat: int, path: Path) -> None:
+    """Time each load `repeat` times, interleaved; write the rounds and each one's share of a run."""
+    from mnist_cnn.training.devices import cpu_description  # TensorFlow-free
+
+    if csv_format._fastcsv is None:
+        raise SystemExit("the C scanner is not built here: nothing to compare the NumPy fallback with")
+    dataset.load_csvs(FILES)
+    actions = {
+        "first_load_c_scanner": lambda: dataset.load_csvs(FILES, use_cache=False),
+        "first_load_numpy_fallback": numpy_fallback_load,
+        "cached_load": lambda: dataset.load_csvs(FILES),
+        "pandas_read_csv_no_validation": lambda: [pd.read_csv(f) for f in FILES],
+    }
+    rounds = {name: [] for name in actions}
+    for _ in range(repeat):
+        for name, action in actions.items():
+            rounds[name].append(round(timed(action), 3))
+    train = json.loads((ROOT / "models" / "metrics.json").read_text())
+    best = {name: min(times) for name, times in rounds.items()}
+    first = best["first_load_c_scanner"]
+    saves = {"c_scanner_over_numpy_fallback": best["first_load_numpy_fallback"] - first,
+             "parse_cache_over_c_scanner": first - best["cached_load"]}
+    seconds = train["train_seconds"]
+    record = {"cpu": cpu_description(), "files": [f.name for f in FILES], "repeat": repeat,
+              "seconds": rounds, "min_seconds": best,
+              "run_train_seconds": seconds, "run_cpu": train["cpu"],
+              "saved_seconds": {k: round(v, 3) for k, v in saves.items()},
+              "saved_percent_of_run": {k: round(100 * v / seconds, 2) for k, v in saves.items()}}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    for name, value in best.items():
+        print(f"  {name:<32} {value:6.3f} s (min of {repeat})")
+    for name, value in record["saved_percent_of_run"].items():
+        print(f"  {name} saves {saves[name]:.3f} s, {value:.2f} % of a {seconds} s training")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--repeat", type=int, default=5, help="rounds to take the median of (default: 5)"
     )
+    parser.add_argument("--plumbing", type=Path, help="time the C scanner and the cache; write this JSON")
     args = parser.parse_args()
+    if args.plumbing:
+        plumbing(args.repeat, args.plumbing)
+        return
 
     dataset.load_csvs(FILES)  # make sure the cache exists for the cached rounds
     rounds = {"pandas read_csv": [], "first load (parse + validate)": [], "cached load": []}
