@@ -1,12 +1,12 @@
-"""Numbers that stay true: every percentage and every time in seconds that the README, docs/ and the
-notebook's markdown quote is bound, in docs/quoted-numbers.json, to the one committed record
-(models/metrics.json, bench/results/*.json) and key it comes from, and equals that value as quoted; and
-every module, file and command they name exists.
+"""Numbers that stay true: every percentage, time in seconds, ratio ("1.49 times") and count of
+multiply-adds ("8.3 M") that the README, docs/, the bench reference and the notebook's markdown quote is
+bound, in docs/quoted-numbers.json, to the one committed record (models/metrics.json,
+bench/results/*.json) and key it comes from, and equals that value as quoted; and every module, file
+and command they name exists.
 
 A quote added without its binding fails, and so does a binding whose value no longer rounds to the
-quote: two figures for one thing cannot both stand. The experiment journal (bench/README.md) is exempt
-from the number check: it quotes scratch probes and earlier rounds by design; its peers table is held
-to the bench JSON by test_readme.py.
+quote: two figures for one thing cannot both stand. The experiment journal (bench/JOURNAL.md) is
+exempt: it quotes scratch probes and earlier rounds by design.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import pytest
 
 from tests.conftest import ROOT
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "bench" / "README.md"]
 BINDINGS = ROOT / "docs" / "quoted-numbers.json"
 RECORD_FOLDERS = (ROOT / "models", ROOT / "bench" / "results")
-# a decimal or whole number followed by a percent sign or by seconds
-QUOTED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ?(%|s)(?![\w])")
+# a decimal or whole number followed by a percent sign, seconds, "times" or "M" (million multiply-adds)
+QUOTED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?: ?(%|s)|\s+(times|M(?:\s+multiply-adds)?))(?!\w)")
+SCALES = {"%": (100.0, 1.0), "s": (1.0,), "times": (1.0,), "M": (1e-6,)}
 
 
 def notebook_markdown() -> str:
@@ -47,30 +48,44 @@ def bindings() -> dict[str, list[list[Any]]]:
 
 
 def recorded(record: str, key: str) -> float:
-    """The value at `key` (keys and list indexes separated by /) in a committed record."""
+    """The value at `key` (keys and list indexes separated by /; "A / B" divides two) in a committed
+    record; a key that holds a slash itself ("5x5/1") is matched whole."""
+    if " / " in key:
+        numerator, denominator = key.split(" / ")
+        return recorded(record, numerator) / recorded(record, denominator)
     path = (ROOT / record).resolve()
     if not any(path.is_relative_to(folder) for folder in RECORD_FOLDERS) or path.suffix != ".json":
         raise ValueError(f"{record} is not a committed record (models/ or bench/results/ JSON)")
     node: Any = json.loads(path.read_text())
-    for part in key.split("/"):
-        node = node[int(part)] if isinstance(node, list) else node[part]
+    parts = key.split("/")
+    while parts:
+        if isinstance(node, list):
+            node = node[int(parts.pop(0))]
+            continue
+        cut = next((n for n in range(len(parts), 0, -1) if "/".join(parts[:n]) in node), 1)
+        node, parts = node["/".join(parts[:cut])], parts[cut:]
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise ValueError(f"{record} {key} is not a number: {node!r}")
     return float(node)
 
 
+def quotes_in(text: str) -> list[str]:
+    """The quotes in order, each on one line with single spaces (a quote may wrap)."""
+    return [" ".join(m.group(0).split()) for m in QUOTED.finditer(text)]
+
+
 def matches(quote: str, value: float) -> bool:
-    """The quote is the value as written: a fraction as a percentage (or a percentage as such), rounded
-    to the quote's decimals."""
-    number, unit = QUOTED.fullmatch(quote).groups()
+    """The quote is the value as written: a fraction as a percentage (or a percentage as such), a count
+    in millions, rounded to the quote's decimals."""
+    number, short, long = QUOTED.fullmatch(quote).groups()
     decimals = len(number.split(".")[1]) if "." in number else 0
-    scales = (100.0, 1.0) if unit == "%" else (1.0,)
-    return any(round(value * scale, decimals) == float(number) for scale in scales)
+    unit = short or long.split()[0]
+    return any(round(value * scale, decimals) == float(number) for scale in SCALES[unit])
 
 
 def binding_errors(text: str, entries: list[list[Any]]) -> list[str]:
     """What is wrong between a text's quotes, in order, and its bindings."""
-    quotes = [m.group(0) for m in QUOTED.finditer(text)]
+    quotes = quotes_in(text)
     bound = [entry[0] for entry in entries]
     if quotes != bound:
         pairs = enumerate(zip(quotes, bound, strict=False))
@@ -98,7 +113,7 @@ def test_every_text_has_its_bindings_and_no_binding_is_left_over():
 
 
 @pytest.mark.parametrize("name", sorted(texts()))
-def test_every_quoted_percentage_and_time_is_its_bound_record_value(name):
+def test_every_quoted_figure_is_its_bound_record_value(name):
     assert binding_errors(texts()[name], bindings().get(name, [])) == []
 
 
@@ -114,6 +129,20 @@ def test_the_binding_check_catches_an_invented_a_stale_and_an_unbound_figure():
     assert len(unbound) == 1 and "12.5 s" in unbound[0]
     assert "not a committed record" in binding_errors("1 %", [["1 %", "README.md", "x"]])[0]
     assert binding_errors("99 %", [["99 %", None, "an example"]]) == []
+
+
+def test_ratios_and_multiply_adds_are_bound_too():
+    record = "bench/results/train_bench_full_vs_standardize24_amx.json"
+    ratio = "summary/candidate/train_seconds / summary/full/train_seconds"
+    assert binding_errors("at 1.49\ntimes the time", [["1.49 times", record, ratio]]) == []
+    assert "holds" in binding_errors("at 1.29 times the time", [["1.29 times", record, ratio]])[0]
+    assert "1.49 times" in binding_errors("at 1.49 times the time", [])[0]
+    work = "bench/results/first_conv_full_5x5_amx.json"
+    per_image = "variants/5x5/1/multiply_adds_per_image"  # its key holds a slash
+    assert binding_errors("8.3 M multiply-adds", [["8.3 M multiply-adds", work, per_image]]) == []
+    assert "holds" in binding_errors("9.8 M", [["9.8 M", work, per_image]])[0]
+    assert quotes_in("a 5 MB file, 3 Mbit, 10 M multiply-adds, 2 times, 4 s, 5 sets") == [
+        "10 M multiply-adds", "2 times", "4 s"]
 
 
 MODULE = re.compile(r"\bmnist_cnn(?:\.[a-z_0-9]+)+")
