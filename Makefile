@@ -105,4 +105,4 @@ bench: setup
 	$(BIN)/python bench/train_bench.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT) .runtimes data/.cache runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(COMPAT) .runtimes runs .pytest_cache .ruff_cache
