@@ -60,8 +60,7 @@ def load(
 ) -> Run:
     """Read and split the config's CSVs within `limits`; the test CSV needs labels to score the run."""
     if report is not None:
-        report(f"reading {config.train_path} and {config.test_path}: every cell is checked; the first "
-               f"read parses them (seconds), later ones load {config.data_dir / '.cache'}")
+        report(f"reading {config.train_path} and {config.test_path}: every cell is checked")
     dataset = load_dataset(config, limits=limits)
     if dataset.test_y is None:
         raise CSVFormatError(
