@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The first GPU figures, in one call of the device tool (bench/README.md, "On a GPU"). The lent GPU
+# The first GPU figures, in one call of the device tool (bench/README.md, "The machines"). The lent GPU
 # machines have JAX and PyTorch but no TensorFlow, and reach no registry: Keras and its two missing
 # pieces travel as wheels in .whl/ (bench/gpu_wheels.sh fetches them for the image's Python 3.12).
 #
