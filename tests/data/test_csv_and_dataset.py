@@ -1,4 +1,4 @@
-"""Loading, validating and preparing MNIST-style CSVs: layouts, containers, every bad input, cache."""
+"""Loading, validating and preparing MNIST-style CSVs: layouts, containers, every bad input."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def parser(request, monkeypatch):
 @pytest.mark.parametrize("header", [KAGGLE_HEADER, RECOGNIZER_HEADER, None])
 def test_labelled_layouts_read_exactly(tmp_path, parser, header):
     pixels, labels = make_rows()
-    images, got = load_csv(write(tmp_path, csv_text(pixels, labels, header)), use_cache=False)
+    images, got = load_csv(write(tmp_path, csv_text(pixels, labels, header)))
     assert images.dtype == np.uint8 and images.shape == (5, 28, 28)
     np.testing.assert_array_equal(images.reshape(5, -1), pixels)
     np.testing.assert_array_equal(got, labels)
@@ -67,7 +67,7 @@ def test_labelled_layouts_read_exactly(tmp_path, parser, header):
 @pytest.mark.parametrize("header", [PIXEL_HEADER, None])
 def test_unlabelled_layouts_give_no_labels(tmp_path, parser, header):
     pixels, _ = make_rows()
-    images, labels = load_csv(write(tmp_path, csv_text(pixels, None, header)), use_cache=False)
+    images, labels = load_csv(write(tmp_path, csv_text(pixels, None, header)))
     assert labels is None
     np.testing.assert_array_equal(images.reshape(5, -1), pixels)
 
@@ -81,7 +81,7 @@ def test_gzip_zip_crlf_and_bom_read_the_same(tmp_path, parser):
         archive.writestr("__MACOSX/._mnist_train.csv", b"\x00\x05")
     crlf = write(tmp_path, "\ufeff" + csv_text(pixels, labels, newline="\r\n"), "crlf.csv")
     for path in (gz, tmp_path / "d.zip", crlf):
-        images, got = load_csv(path, use_cache=False)
+        images, got = load_csv(path)
         np.testing.assert_array_equal(images.reshape(5, -1), pixels)
         np.testing.assert_array_equal(got, labels)
 
@@ -90,14 +90,14 @@ def test_no_final_newline_and_trailing_blank_lines_are_fine(tmp_path, parser):
     pixels, labels = make_rows(3)
     text = csv_text(pixels, labels)
     for variant in (text.rstrip("\n"), text + "\n\n"):
-        images, _ = load_csv(write(tmp_path, variant), use_cache=False)
+        images, _ = load_csv(write(tmp_path, variant))
         assert images.shape == (3, 28, 28)
 
 
 def test_leading_zeros_are_accepted_by_the_careful_parser(tmp_path, parser):
     pixels, labels = make_rows(2)
     text = csv_text(pixels, labels).replace("\n" + str(labels[1]) + ",", f"\n00{labels[1]},", 1)
-    _, got = load_csv(write(tmp_path, text), use_cache=False)
+    _, got = load_csv(write(tmp_path, text))
     np.testing.assert_array_equal(got, labels)
 
 
@@ -133,7 +133,7 @@ def bad_cell(tmp_path: Path, line: int, column: int, value: str) -> Path:
 def test_bad_cells_name_file_line_column_and_reason(tmp_path, parser, line, column, value, reason):
     path = bad_cell(tmp_path, line, column, value)
     with pytest.raises(CSVFormatError) as caught:
-        load_csv(path, use_cache=False)
+        load_csv(path)
     err = caught.value
     assert (err.line, err.column, err.reason) == (line, column, reason)
     assert str(err) == f"{path}: line {line}, column {column}: {reason}"
@@ -145,7 +145,7 @@ def test_first_bad_line_in_file_order_is_reported(tmp_path, parser):
     rows[3] = rows[3] + ",5"  # line 4: too many fields
     rows[5] = rows[5].replace(",", ",x", 1)  # line 6: non-numeric
     with pytest.raises(CSVFormatError) as caught:
-        load_csv(write(tmp_path, "\n".join(rows)), use_cache=False)
+        load_csv(write(tmp_path, "\n".join(rows)))
     assert caught.value.line == 4
 
 
@@ -166,7 +166,7 @@ def test_wrong_field_counts(tmp_path, parser, edit, line, reason):
     rows = csv_text(pixels, labels).splitlines()
     edit(rows)
     with pytest.raises(CSVFormatError) as caught:
-        load_csv(write(tmp_path, "\n".join(rows) + "\n"), use_cache=False)
+        load_csv(write(tmp_path, "\n".join(rows) + "\n"))
     assert (caught.value.line, caught.value.reason) == (line, reason)
 
 
@@ -178,7 +178,7 @@ def test_shifted_field_counts_that_balance_out_are_caught(tmp_path, parser):
     rows[2] = moved[0]
     rows[3] = rows[3] + "," + moved[1]
     with pytest.raises(CSVFormatError) as caught:
-        load_csv(write(tmp_path, "\n".join(rows) + "\n"), use_cache=False)
+        load_csv(write(tmp_path, "\n".join(rows) + "\n"))
     assert caught.value.line == 3 and "too few fields" in caught.value.reason
 
 
@@ -200,7 +200,7 @@ def test_shifted_field_counts_that_balance_out_are_caught(tmp_path, parser):
 def test_files_that_are_not_mnist_csvs(tmp_path, parser, content, line, reason_part):
     path = write(tmp_path, content)
     with pytest.raises(CSVFormatError) as caught:
-        load_csv(path, use_cache=False)
+        load_csv(path)
     assert reason_part in caught.value.reason
     assert caught.value.line == line
     assert str(caught.value).startswith(str(path))
@@ -221,7 +221,7 @@ def test_missing_file_and_directory(tmp_path):
         load_csv(tmp_path)
 
 
-# -- checksums and cache -------------------------------------------------------------------------
+# -- checksums ----------------------------------------------------------------------------------
 
 
 def test_listed_checksum_mismatch_is_reported_never_used(tmp_path):
@@ -229,37 +229,10 @@ def test_listed_checksum_mismatch_is_reported_never_used(tmp_path):
     path = write(tmp_path, csv_text(pixels, labels))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     (tmp_path / "SHA256SUMS").write_text(f"{digest}  {path.name}\n")
-    load_csv(path)  # matches: fine, and now cached
+    load_csv(path)  # matches: fine
     path.write_bytes(path.read_bytes().replace(b"\n1", b"\n2", 1) + b"")
     with pytest.raises(CSVFormatError, match="checksum mismatch"):
         load_csv(path)
-
-
-def test_cache_follows_the_file_content(tmp_path):
-    pixels, labels = make_rows()
-    path = write(tmp_path, csv_text(pixels, labels))
-    first, _ = load_csv(path)
-    cached = list((tmp_path / ".cache").glob("*.npz"))
-    assert len(cached) == 1
-    again, _ = load_csv(path)
-    np.testing.assert_array_equal(first, again)
-
-    new_pixels, new_labels = make_rows(seed=1)
-    path.write_text(csv_text(new_pixels, new_labels))
-    changed, got_labels = load_csv(path)
-    np.testing.assert_array_equal(changed.reshape(5, -1), new_pixels)
-    np.testing.assert_array_equal(got_labels, new_labels)
-    assert len(list((tmp_path / ".cache").glob("*.npz"))) == 1  # the stale entry is gone
-
-
-def test_a_damaged_cache_entry_is_rebuilt(tmp_path):
-    pixels, labels = make_rows()
-    path = write(tmp_path, csv_text(pixels, labels))
-    load_csv(path)
-    (entry,) = (tmp_path / ".cache").glob("*.npz")
-    entry.write_bytes(b"not a zip")
-    images, _ = load_csv(path)
-    np.testing.assert_array_equal(images.reshape(5, -1), pixels)
 
 
 def test_embedded_data_matches_its_checksums():
@@ -387,6 +360,6 @@ def test_common_near_misses_say_what_the_file_probably_is_and_how_to_convert_it(
         tmp_path, parser, make, line, hint):
     path = write(tmp_path, make())
     with pytest.raises(CSVFormatError) as caught:
-        load_csv(path, use_cache=False)
+        load_csv(path)
     assert hint in caught.value.reason and caught.value.line == line
     assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)

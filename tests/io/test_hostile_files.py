@@ -1,4 +1,4 @@
-"""Untrusted files: decompression bombs, devices and pipes, planted caches, huge or deep images, model
+"""Untrusted files: decompression bombs, devices and pipes, huge or deep images, model
 archive bombs, read-only targets. Each is refused in-process with one clear error and, for the real
 command, with one line on stderr and exit status 2, within seconds, writing nothing, under a memory
 limit that a gigabytes-large inflation would exceed.
@@ -9,7 +9,6 @@ Every malicious file is built here, small: a bomb is one compressed block repeat
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import resource
 import socket
@@ -27,8 +26,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_cnn.data import csv_files
-from mnist_cnn.data.csv_cache import cache_path
 from mnist_cnn.data.csv_files import load_csv
 from mnist_cnn.data.images import prepare_image, read_image
 from mnist_cnn.io.errors import (
@@ -266,51 +263,6 @@ def test_devices_pipes_directories_and_sockets_are_refused_unopened(tmp_path):
         server.bind(str(sock_path))
         with pytest.raises(CSVFormatError, match="is a socket"):
             load_csv(sock_path)
-
-
-def test_planted_cache_entries_are_ignored_and_the_file_parsed(tmp_path):
-    path = tmp_path / "digits.csv"
-    path.write_bytes(csv_row(7) * 3)
-    images, labels = load_csv(path, use_cache=False)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    entry = cache_path(path, digest)
-    entry.parent.mkdir()
-    good = {"images": images, "labels": labels, "sha256": np.array(digest)}
-    planted = {
-        "old format, no digest": {"images": images, "labels": labels},
-        "wrong digest": {**good, "sha256": np.array("0" * 64)},
-        "wrong dtype": {**good, "images": images.astype(np.int16)},
-        "wrong shape": {**good, "images": images.reshape(3, 784)},
-        "labels out of range": {**good, "labels": labels + 20},
-        "labels dropped": {k: v for k, v in good.items() if k != "labels"},
-        "pickled objects": {**good, "labels": np.array([object()] * 3, dtype=object)},
-        "extra member": {**good, "extra": np.zeros(1)},
-    }
-    for what, arrays in planted.items():
-        forged = {**arrays}
-        if "images" in forged and forged["images"].dtype == np.uint8 and what != "wrong shape":
-            forged["images"] = np.full_like(images, 99)  # what a used entry would hand back
-        with open(entry, "wb") as handle:
-            np.savez(handle, **forged)
-        got_images, got_labels = load_csv(path)
-        assert got_images.dtype == np.uint8, what
-        np.testing.assert_array_equal(got_images, images, err_msg=what)
-        np.testing.assert_array_equal(got_labels, labels, err_msg=what)
-    with open(entry, "wb") as handle:  # compressed members could inflate past the file's size
-        np.savez_compressed(handle, **{**good, "images": np.full_like(images, 99)})
-    np.testing.assert_array_equal(load_csv(path)[0], images)
-    with pytest.raises(LimitError):  # a cache never lifts a cap: over csv_rows, the file is parsed
-        load_csv(path, limits=Limits(csv_rows=2))
-
-
-def test_a_sound_cache_entry_is_used(tmp_path, monkeypatch):
-    path = tmp_path / "digits.csv"
-    path.write_bytes(csv_row(7) * 3)
-    images, labels = load_csv(path)  # writes the entry
-    monkeypatch.setattr(csv_files, "parse_csv_bytes", lambda *a, **k: pytest.fail("parsed again"))
-    got_images, got_labels = load_csv(path)
-    np.testing.assert_array_equal(got_images, images)
-    np.testing.assert_array_equal(got_labels, labels)
 
 
 # -- images ----------------------------------------------------------------------------------------

@@ -30,12 +30,6 @@ class Layout:
         return f"pixel {index - int(self.has_label)}"
 
 
-def header_has_label(head: bytes | bytearray, path: str | os.PathLike = "<bytes>") -> bool | None:
-    """Whether a CSV starting with `head` has a label column; None when `head` has no whole first line."""
-    text, first_end = normalise(head, path)
-    return None if first_end < 0 else read_layout(text[:first_end], path).has_label
-
-
 def normalise(text: bytes | bytearray, path: str | os.PathLike) -> tuple[bytes | bytearray, int]:
     """The text without a byte-order mark or carriage returns, and where its first line ends."""
     _reject_non_text(text, path)

@@ -40,13 +40,13 @@ def stratified_split(
 
 
 def load_csvs(
-    paths: list[str | os.PathLike], *, use_cache: bool = True, limits: Limits = DEFAULT_LIMITS
+    paths: list[str | os.PathLike], *, limits: Limits = DEFAULT_LIMITS
 ) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """`load_csv` on several files in two threads: decompression and the C parser release the GIL."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(2, len(paths)) or 1) as pool:
-        return list(pool.map(lambda p: load_csv(p, use_cache=use_cache, limits=limits), paths))
+        return list(pool.map(lambda p: load_csv(p, limits=limits), paths))
 
 
 @dataclass

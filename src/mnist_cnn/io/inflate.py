@@ -23,8 +23,8 @@ class TooLargeError(Exception):
     """Inflating went past the size it was allowed; the caller names the cap that set it."""
 
 
-def gunzip(data: bytes | memoryview, max_size: int, *, truncate: bool = False) -> bytearray:
-    """Inflate gzip data to at most `max_size` bytes (`TooLargeError`), or its start with `truncate`."""
+def gunzip(data: bytes | memoryview, max_size: int) -> bytearray:
+    """Inflate gzip data (concatenated members too) to at most `max_size` bytes, or `TooLargeError`."""
     view, out = memoryview(data), bytearray()
     if not view:
         raise ValueError("no data")
@@ -42,16 +42,12 @@ def gunzip(data: bytes | memoryview, max_size: int, *, truncate: bool = False) -
                 except zlib.error as err:
                     raise ValueError(str(err)) from None
                 if len(out) > max_size:
-                    if truncate:
-                        return out[:max_size]
                     raise TooLargeError(max_size)
                 pending = inflater.unconsumed_tail
             if inflater.eof:
                 end = start + len(block) - len(inflater.unused_data)
                 break
         if not inflater.eof:
-            if truncate:
-                return out
             raise ValueError("the compressed data ends early (a truncated download?)")
         view = view[end + _zero_run(view[end:]) :]
         # gzip allows zero padding after a member, as gzip(1) and Python's gzip module do
@@ -72,11 +68,9 @@ def _zero_run(view: memoryview) -> int:
     return run
 
 
-def read_zip_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_size: int, *, truncate: bool = False
-) -> bytearray:
+def read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_size: int) -> bytearray:
     """A zip member's bytes, at most `max_size`, read a chunk at a time since the header can lie."""
-    if info.file_size > max_size and not truncate:
+    if info.file_size > max_size:
         raise TooLargeError(max_size)
     out = bytearray()
     try:
@@ -84,8 +78,6 @@ def read_zip_member(
             while chunk := member.read(min(CHUNK, max_size - len(out) + 1)):
                 out += chunk
                 if len(out) > max_size:
-                    if truncate:
-                        return out[:max_size]
                     raise TooLargeError(max_size)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as err:
         raise ValueError(str(err) or type(err).__name__) from None
