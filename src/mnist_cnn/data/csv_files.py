@@ -1,9 +1,7 @@
 """MNIST CSV files: read one within the caps, open its container, check its checksum.
 
-A `.csv`, a `.csv.gz` or a `.zip` holding one CSV is recognised by content, not by name. Every step is
-bounded by `io.limits`: the file's size before it is read, its text while it inflates, its rows before
-parsing. A bad file raises `CSVFormatError`, one over a cap `LimitError`, naming the file and the reason.
-"""
+A `.csv`, `.csv.gz` or `.zip` is recognised by content. Size, inflated text and rows are each capped
+(`io.limits`); errors name the file and the reason in one line."""
 
 from __future__ import annotations
 
@@ -30,9 +28,7 @@ def load_csv(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Read an MNIST-style CSV into uint8 images (N, 28, 28) and int64 labels (N,) or None.
 
-    The layout is recognised from the first line; a `SHA256SUMS` beside `path` that lists the file must
-    match it. Raises `CSVFormatError` (missing, irregular or bad file) or `LimitError`.
-    """
+    A `SHA256SUMS` beside `path` that lists the file must match. Raises `CSVFormatError` or `LimitError`."""
     path = Path(path)
     packed = read_regular_file(
         path, "csv_file_bytes", "a CSV file", limits=limits, error=CSVFormatError, also=("csv_text_bytes",)
