@@ -59,7 +59,7 @@ class Config:
     padding: str = "valid"  # "valid" convolutions skip the empty border: less work on a CPU
     batch_norm: bool = True
     # each image to zero mean and unit variance inside the network: fewer validation errors with seeds
-    # 1-5 on one split, level with `full` on test (bench/README.md, "Per-image standardisation")
+    # 1-5 on one split, level with `full` on test (bench/JOURNAL.md, "Per-image standardisation")
     standardize: bool = False
     dense_units: int = 128
     dropout: float = 0.25

@@ -197,7 +197,7 @@ def choose_precision(
     native = [flag for flag in _BF16_CPU_FLAGS if flag in cpu_flags()]
     if native and backends.active() == "jax":
         return "float32", ("JAX's CPU kernels (XLA's) train no faster in bfloat16, even where the CPU "
-                           f"computes it natively ({', '.join(native)}; bench/README.md, \"Backends\")")
+                           f"computes it natively ({', '.join(native)}; bench/README.md, Keras' backends)")
     cap = isa_cap()
     if native and cap is not None and cap not in _BF16_ISAS:
         return "float32", f"oneDNN is capped at {cap} (ONEDNN_MAX_CPU_ISA), which has no bfloat16 arithmetic"
