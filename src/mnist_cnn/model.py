@@ -1,8 +1,7 @@
 """The CNN: a classifier of built-in Keras layers, and the training model that augments in front of it.
 
 Only the classifier is saved, so it loads in plain Keras. "original" is the original project's network; "fast"
-this project's, augmenting with one affine warp since each resampling costs CPU time. Digits are never
-flipped; uncovered borders are black, as MNIST's background."""
+this project's, augmenting with one affine warp (each resampling costs CPU time)."""
 
 from __future__ import annotations
 

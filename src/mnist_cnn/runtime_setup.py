@@ -1,7 +1,7 @@
-"""Install the package into a live notebook runtime (Colab, Kaggle) without breaking what it ships.
+"""Install the package into a live Colab or Kaggle runtime without breaking what it ships.
 
-One pip call upgrades only what is below a bound, holding upgraded packages' dependents at their versions; an
-upgrade of an imported package asks for a restart. Standard library and `packaging` only."""
+One pip call upgrades only what is below a bound, holding dependents at their versions; upgrading an imported
+package asks for a restart. Standard library and `packaging` only."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """The MNIST CSV format: parse a CSV's text fast or carefully, and check every value.
 
-Common layouts are accepted (Kaggle's two, headerless mirrors). A fast path (the C scanner `_fastcsv`, else
-`np.fromstring`) refuses anything unusual; then a careful parser raises `CSVFormatError` naming file, line,
-column and reason. Rows are counted against `Limits.csv_rows` before allocating."""
+A fast path (the C scanner `_fastcsv`, else `np.fromstring`) refuses anything unusual; a careful parser then
+raises `CSVFormatError` naming file, line, column and reason. Rows are capped before allocating."""
 
 from __future__ import annotations
 

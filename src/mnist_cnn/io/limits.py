@@ -1,8 +1,7 @@
 """Every cap on what an untrusted file may make the program read, inflate or decode.
 
-Each cap is checked before the work it bounds and, where a header can lie, during it; a file over one gets a
-`LimitError` naming the cap and how to raise it (`Limits(csv_text_bytes=2 * GiB)`, or `mnist-cnn --limit
-csv_text_bytes=2GiB`)."""
+Each is checked before the work it bounds and, where a header can lie, during it. `LimitError` names the cap
+and how to raise it (`mnist-cnn --limit csv_text_bytes=2GiB`)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """A run's files switch over as one set: all written in full, then renamed together.
 
-Renames held back in `switch_over` are committed by an atomic journal, then done; a kill after the journal is
-completed on the next start (`finish_switch_over`). A journal entry must name a hidden temporary beside its
-own target, so a planted journal can do no harm."""
+An atomic journal commits the held-back renames; a kill after it is completed on the next start
+(`finish_switch_over`). Entries must name a hidden temporary beside their target: a planted journal can do no
+harm."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Export a trained model (SavedModel, TFLite, ONNX) through Keras' `model.export`, checked.
 
-Each export is reloaded by its own runtime and compared with Keras before taking its final name, so a file
-there predicts as the model does. Needs Keras on TensorFlow."""
+Each export is reloaded by its own runtime and compared with Keras before taking its final name."""
 
 from __future__ import annotations
 

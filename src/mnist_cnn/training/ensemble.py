@@ -1,7 +1,7 @@
 """Ensembles: `config.members` networks of one profile, averaged in one model of built-in layers.
 
-Member k trains with seed `seed + k - 1` in `run_dir/member-k`, resumable alone, on the shared split. The
-saved model averages logits, so one temperature calibrates the whole."""
+Member k trains with seed `seed + k - 1` in `run_dir/member-k`, resumable alone; averaging logits lets one
+temperature calibrate the whole."""
 
 from __future__ import annotations
 

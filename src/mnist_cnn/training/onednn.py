@@ -1,8 +1,7 @@
 """TensorFlow's oneDNN CPU kernels, on where TensorFlow's default leaves them off.
 
-On AVX2-only CPUs Eigen's kernels train about 1.5 times slower (bench/JOURNAL.md). `choose_onednn` sets
-`TF_ENABLE_ONEDNN_OPTS=1` before TensorFlow loads unless the user set it; `onednn_state` asks a private
-function, held to its effect by tests/training/test_onednn.py."""
+On AVX2-only CPUs Eigen's kernels train about 1.5 times slower (bench/JOURNAL.md). The user's
+`TF_ENABLE_ONEDNN_OPTS` stands; `onednn_state` asks a private function (tests/training/test_onednn.py)."""
 
 from __future__ import annotations
 
