@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from mnist_cnn.evaluation.metrics import predict_fixed
 from mnist_cnn.model import LOGITS, PROBABILITIES
 
 TEMPERATURE_LAYER = "temperature"
@@ -35,10 +36,9 @@ def logits_model(classifier: keras.Model) -> keras.Model:
     return keras.Model(classifier.inputs, logits, name="logits_of_" + classifier.name)
 
 
-def predict_logits(classifier: keras.Model, inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict_logits(classifier: keras.Model, inputs: np.ndarray) -> np.ndarray:
     """Logits (N, classes), float64, for float model inputs (N, 28, 28, 1)."""
-    logits = logits_model(classifier).predict(inputs, batch_size=batch_size, verbose=0)
-    return np.asarray(logits, dtype=np.float64)
+    return predict_fixed(logits_model(classifier), inputs).astype(np.float64)
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

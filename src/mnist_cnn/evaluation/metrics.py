@@ -12,18 +12,30 @@ from mnist_cnn.evaluation.label_errors import disputed_mask, label_error_record
 
 # images converted to float at a time: 4,096 take 13 MB as model input, where 60,000 would take 188 MB
 PREDICT_CHUNK = 4096
+# every batch a Keras model predicts holds this many images, the last padded with blank ones: one
+# shape, so TensorFlow traces a model's predict step once however many images come, and a notebook
+# that predicts through several models meets no retracing warning
+PREDICT_BATCH = 128
 
 
-def predict_probabilities(model, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict_fixed(model, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+    """`model.predict` of float model inputs in batches of one shape (Keras models; others as they are)."""
+    count = len(inputs)
+    if hasattr(model, "make_predict_function") and count % batch_size:
+        blank = np.zeros((batch_size - count % batch_size, *inputs.shape[1:]), dtype=inputs.dtype)
+        inputs = np.concatenate([inputs, blank])
+    return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0))[:count]
+
+
+def predict_probabilities(model, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Class probabilities (N, classes) for uint8 images (N, 28, 28), converted a chunk at a time."""
     chunks = [
-        np.asarray(model.predict(to_model_input(images[start : start + PREDICT_CHUNK]),
-                                 batch_size=batch_size, verbose=0), dtype=np.float32)
+        predict_fixed(model, to_model_input(images[start : start + PREDICT_CHUNK]), batch_size)
         for start in range(0, len(images), PREDICT_CHUNK)
     ]
     if not chunks:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return np.concatenate(chunks)
+    return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
 def expected_calibration_error(
