@@ -79,6 +79,25 @@ def test_evaluate_prints_the_table_and_json_agrees(small_csv, capsys):
     assert f"accuracy {metrics['test_accuracy']:.2%}" in run(["evaluate", MODEL, small_csv], capsys)[1]
 
 
+def test_evaluate_with_corruptions_scores_each_and_their_mean(small_csv, capsys):
+    status, out, _ = run(["evaluate", MODEL, small_csv, "--corruptions", "--seed", "5", "--json"], capsys)
+    metrics = json.loads(out)
+    assert status == 0 and metrics["corruption_seed"] == 5 and len(metrics["corruptions"]) == 15
+    assert metrics["corruption_mean"] == pytest.approx(np.mean(list(metrics["corruptions"].values())))
+    assert 0.5 < metrics["corruptions"]["rotate"] <= 1 and metrics["test_samples"] == 200
+    status, out, _ = run(["evaluate", MODEL, small_csv, "--corruptions", "--seed", "5"], capsys)
+    assert f"mean {metrics['corruption_mean']:.2%}" in out
+    assert f"  rotate         {metrics['corruptions']['rotate']:.2%}" in out
+
+
+def test_predict_explain_writes_an_occlusion_map_per_image(tmp_path, capsys):
+    paths = digit_files(tmp_path, 2)
+    status, out, _ = run(["predict", MODEL, *paths, "--explain", tmp_path / "maps"], capsys)
+    assert status == 0 and f"wrote {tmp_path / 'maps' / 'digit1.png'}" in out
+    for name in ("digit0.png", "digit1.png"):
+        assert Image.open(tmp_path / "maps" / name).size[0] > 100
+
+
 def test_predict_images_prints_digit_confidence_and_top_three(tmp_path, capsys):
     images, labels = load_csv(TEST_CSV)
     paths = []
@@ -116,6 +135,11 @@ def test_predict_csv_writes_a_kaggle_submission(tmp_path, small_csv, capsys):
         (["predict", MODEL, "a.csv", "b.png"], "either one CSV or image files"),
         (["predict", MODEL, "x.png", "--submission", "s.csv"], "--submission needs a CSV"),
         (["predict", MODEL, TEST_CSV, "--class-names", "a,b"], "lists 2 classes but"),
+        (["predict", MODEL, TEST_CSV, "--explain", "maps"], "--explain takes image files and a"),
+        (["predict", MODEL, "x.png", "--submission", "s.csv", "--explain", "maps"], "--explain takes image"),
+        (["predict", "m.tflite", "x.png", "--explain", "maps"], "--explain takes image files and a"),
+        (["predict", MODEL, "a/x.png", "b/x.png", "--explain", "maps"], "two images share a name"),
+        (["evaluate", MODEL, TEST_CSV, "--seed", "3"], "--seed is the corruptions' seed"),
     ],
 )
 def test_bad_input_gives_one_line_and_status_2(argv, message, capsys, tmp_path, monkeypatch):

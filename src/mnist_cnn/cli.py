@@ -119,6 +119,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from mnist_cnn.evaluation import metrics as ev
     from mnist_cnn.serving.run_files import json_safe
 
+    if args.seed is not None and not args.corruptions:
+        raise BadInputError("--seed is the corruptions' seed: it needs --corruptions")
     # the CSV first: a bad or oversized file is refused in a second, before TensorFlow starts
     images, labels = load_csv(args.csv, limits=args.limits)
     if labels is None:
@@ -127,11 +129,22 @@ def _evaluate(args: argparse.Namespace) -> None:
     class_names = _class_names(args, model)
     check_labels(args.csv, labels, len(class_names))
     evaluation = ev.evaluate(model, images, labels, class_names)
+    metrics = evaluation.metrics
+    if args.corruptions:
+        from mnist_cnn.evaluation.corruptions import CORRUPTION_SEED, corruption_record
+
+        seed = CORRUPTION_SEED if args.seed is None else args.seed
+        metrics.update(corruption_record(model, images, labels, seed))
     if args.json:
-        print(json.dumps(json_safe(evaluation.metrics), indent=2))
+        print(json.dumps(json_safe(metrics), indent=2))
         return
-    print(ev.summary_line(evaluation.metrics))
+    print(ev.summary_line(metrics))
     print(evaluation.report_table().round(4).astype({"support": int}).to_string())
+    if args.corruptions:
+        print(f"accuracy under MNIST-C's corruptions (seed {metrics['corruption_seed']}): "
+              f"mean {metrics['corruption_mean']:.2%}")
+        for name, accuracy in metrics["corruptions"].items():
+            print(f"  {name:<14} {accuracy:.2%}")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -140,6 +153,11 @@ def _predict(args: argparse.Namespace) -> None:
     from mnist_cnn.serving.submission import write_submission
 
     csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
+    if args.explain and (csvs or args.submission or args.model.suffix == ".tflite"):
+        raise BadInputError("--explain takes image files and a .keras or .h5 model, not a CSV, "
+                            "--submission or a .tflite model")
+    if args.explain and len({p.stem for p in args.inputs}) < len(args.inputs):
+        raise BadInputError("--explain names each map after its image, and two images share a name")
     if csvs and len(args.inputs) > 1:
         raise BadInputError("give either one CSV or image files, not both")
     if args.submission and not csvs:
@@ -152,6 +170,8 @@ def _predict(args: argparse.Namespace) -> None:
         from mnist_cnn.io.files import check_writable_target
 
         check_writable_target(args.submission)
+    if args.explain:
+        args.explain.mkdir(parents=True, exist_ok=True)
     if csvs:
         from mnist_cnn.data.csv_files import load_csv
 
@@ -171,6 +191,17 @@ def _predict(args: argparse.Namespace) -> None:
                               "confidence": prediction.confidence, "top": prediction.top}))
         else:
             print(prediction.describe())
+    if args.explain:
+        from mnist_cnn.evaluation.occlusion import occlusion_map
+        from mnist_cnn.evaluation.robustness_plots import occlusion_figure
+        from mnist_cnn.serving.run_files import save_figure
+
+        for image, path in zip(images, args.inputs, strict=True):
+            heat, label = occlusion_map(model, image)
+            figure = occlusion_figure([image], [heat], [f"{path.name}: {class_names[label]}"])
+            written = save_figure(figure, args.explain, path.stem)
+            if not args.json:
+                print(f"wrote {written}")
 
 
 def _export(args: argparse.Namespace) -> None:

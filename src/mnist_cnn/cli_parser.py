@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mnist_cnn.config import DEVICES, DIGIT_NAMES, PROFILES, Config
+from mnist_cnn.constants import CORRUPTION_SEED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("model", type=Path, help="a .keras or .h5 model")
     evaluate.add_argument("csv", type=Path, help="an MNIST-style CSV with a label column")
     evaluate.add_argument("--json", action="store_true", help="print every metric as JSON (default: a table)")
+    evaluate.add_argument(
+        "--corruptions", action="store_true",
+        help="also the accuracy under each of MNIST-C's 15 corruptions of the CSV's images, and their "
+        "mean (default: off; about a minute for 10,000 images)",
+    )
+    evaluate.add_argument(
+        "--seed", type=int, help=f"the corruptions' seed, with --corruptions (default: {CORRUPTION_SEED})"
+    )
     _add_class_names(evaluate)
 
     predict = commands.add_parser(
@@ -103,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--top", type=int, default=3, help="classes listed per image (default: %(default)s)")
     predict.add_argument("--json", action="store_true", help="print JSON lines (default: text)")
+    predict.add_argument(
+        "--explain", type=Path, metavar="DIR",
+        help="also write each image's occlusion map (where hiding it lowers the prediction) to "
+        "DIR/<image name>.png; images and a .keras or .h5 model only (default: none)",
+    )
     _add_class_names(predict)
 
     export = commands.add_parser(

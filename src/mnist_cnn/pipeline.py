@@ -18,6 +18,7 @@ from mnist_cnn.data.dataset import Dataset, load_dataset, to_model_input
 from mnist_cnn.evaluation import metrics as ev
 from mnist_cnn.evaluation import plots
 from mnist_cnn.evaluation.calibration import Calibration, calibrate
+from mnist_cnn.evaluation.corruptions import corruption_record
 from mnist_cnn.io.errors import CSVFormatError
 from mnist_cnn.io.files import remove_stale_temporaries
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
@@ -94,9 +95,11 @@ def calibrate_model(run: Run) -> Calibration:
 
 
 def evaluate_model(run: Run) -> ev.Evaluation:
-    """Every metric of the calibrated model on the test set, with the calibration's before and after."""
+    """Every metric of the calibrated model on the test set, with the calibration's before and after,
+    and its accuracy under each of MNIST-C's corruptions of the test set."""
     dataset, config = run.dataset, run.config
     run.evaluation = ev.evaluate(run.model, dataset.test_x, dataset.test_y, config.class_names)
+    run.evaluation.metrics.update(corruption_record(run.model, dataset.test_x, dataset.test_y))
     if run.result.members:
         run.evaluation.metrics["members"] = member_records(run)
     if run.calibration is not None:
