@@ -1,22 +1,12 @@
-"""The input: seeded shuffled batches; tf.data on TensorFlow, a `PyDataset` on JAX and PyTorch."""
+"""The input: one `PyDataset` on every backend, its order drawn from (seed, epoch) so a resume matches."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from mnist_cnn import backends
 from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import Dataset, one_hot, to_model_input
-
-
-def without_autotuning(pipeline):
-    """`pipeline` with a fixed prefetch of 2: on 2 cores autotuning stalled the step (slow_mode_probe)."""
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return pipeline.prefetch(2).with_options(options)
 
 
 class ShuffledBatches(keras.utils.PyDataset):
@@ -67,18 +57,7 @@ def make_datasets(config: Config, dataset: Dataset, strategy, first_epoch: int =
                          f"choose a multiple of {replicas}")
     whole = takes_whole_batches(len(train_x), batch)
     steps = len(train_x) // batch if whole else 1
-    import os
-    if backends.active() != "tensorflow" or os.environ.get("PYDATASET"):
-        # validation in whole batches of a size every replica can share, the rest in one last batch
-        val_batch = 1024 - 1024 % replicas
-        return (ShuffledBatches(train_x, train_y, batch, config.seed, whole, first_epoch),
-                ShuffledBatches(val_x, val_y, val_batch, None, whole=False), steps)
-    import tensorflow as tf
-
-    train = without_autotuning(
-        tf.data.Dataset.from_tensor_slices((train_x, train_y))
-        .shuffle(len(train_x), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(batch, drop_remainder=whole)
-    )
-    val = without_autotuning(tf.data.Dataset.from_tensor_slices((val_x, val_y)).batch(1024))
-    return train, val, steps
+    # validation in whole batches of a size every replica can share, the rest in one last batch
+    val_batch = 1024 - 1024 % replicas
+    return (ShuffledBatches(train_x, train_y, batch, config.seed, whole, first_epoch),
+            ShuffledBatches(val_x, val_y, val_batch, None, whole=False), steps)

@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mnist_cnn.config import SETTINGS_ADDED_LATER, Config
 from mnist_cnn.io.errors import InputFileError
 from mnist_cnn.io.files import atomic_path, atomic_write
@@ -150,7 +152,8 @@ def save_resume_point(
         model.save_weights(partial)
     state = {"epochs_done": epochs_done, "weights": name, "history": history,
              "fingerprint": run_fingerprint, "average_in_model": average_in_model,
-             "placement": placement or {}}
+             "placement": placement or {},
+             "random_streams": [[int(n) for n in v.numpy().ravel()] for v in random_streams(model)]}
     atomic_write(run_dir / STATE_FILE, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
     for old in backup.glob("epoch-*.weights.h5"):
         if old.name != name:
@@ -181,12 +184,26 @@ def load_resume_point(
             run_dir, f"its saved weights do not fit this model ({str(err).strip().splitlines()[0]}); "
             f"{_HOW_TO_START_AFRESH}"
         ) from None
+    streams, saved = random_streams(model), state.get("random_streams", [])
+    if len(saved) != len(streams):
+        raise ResumeMismatchError(run_dir, f"its random streams ({len(saved)}) do not fit this model's "
+                                           f"({len(streams)}); {_HOW_TO_START_AFRESH}")
+    for variable, values in zip(streams, saved, strict=True):
+        variable.assign(np.asarray(values, dtype=variable.dtype).reshape(variable.shape))
     if state.get("average_in_model"):
         for variable, average in weight_average_pairs(model.optimizer):
             raw = average.numpy()
             average.assign(variable)
             variable.assign(raw)
     return int(state["epochs_done"]), list(state["history"])
+
+
+def random_streams(model) -> list:
+    """The states of the model's random streams (dropout, augmentation), which weights files skip.
+
+    Without them a resumed run would draw its first epoch's masks and warps again."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights and v.path.endswith("seed_generator_state")]
 
 
 def best_epoch(val_accuracy) -> int:
