@@ -36,7 +36,6 @@ from mnist_cnn.training.work import result_work
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
            "run", "save", "save_model"]
 from mnist_cnn.training.loop import TrainResult, train
-from mnist_cnn.training.recipe import PACKAGE_RECIPE, Recipe
 
 
 @dataclass
@@ -70,18 +69,10 @@ def load(
     return Run(config, dataset)
 
 
-def fit(
-    run: Run,
-    recipe: Recipe = PACKAGE_RECIPE,
-    report: Callable[[str], None] | None = None,
-    fresh: bool = False,
-    progress: Callable[[Progress], None] | None = None,
-) -> TrainResult:
-    """Train or resume `recipe` (the package's by default) on `run`'s data, holding its run directory."""
-    config = run.config
-    with directory_lock(config.run_dir):
-        run.result = train(config, run.dataset, report=report, fresh=fresh, progress=progress, recipe=recipe)
-    run.model = run.result.model
+def fit(run: Run, report: Callable[[str], None] | None = None, fresh: bool = False,
+        progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Train or resume the package's recipe on `run`'s data (`training.loop.train`)."""
+    run.result = train(run.config, run.dataset, report=report, fresh=fresh, progress=progress)
     return run.result
 
 
@@ -229,6 +220,7 @@ def run(
 def library_versions() -> dict[str, str]:
     """Versions of what shaped the result, recorded beside it: the backend Keras runs on among them."""
     import pandas as pd
+    import scipy
     import sklearn
 
     from mnist_cnn import backends
@@ -242,5 +234,6 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "pandas": pd.__version__,
         "scikit-learn": sklearn.__version__,
+        "scipy": scipy.__version__,  # the corruptions' filters and warps
         "platform": platform.platform(),
     }
