@@ -33,18 +33,15 @@ def _corruption(fn: Callable[[np.ndarray, np.random.Generator], np.ndarray]):
     return corrupt
 
 
-def _warp(x: np.ndarray, matrix: np.ndarray, shift: np.ndarray | float = 0.0) -> np.ndarray:
-    """skimage's `warp` (bilinear, zeros outside) with per-image (x, y) matrices about the centre."""
-    m = np.broadcast_to(matrix, (len(x), 2, 2))[..., None, None]
+def _warp(x: np.ndarray, a, b, c, d, shift: np.ndarray | float = 0.0) -> np.ndarray:
+    """skimage's `warp` (bilinear, zeros outside) by the (x, y) matrix [[a, b], [c, d]] about the
+    centre, the entries per image or shared; `shift` (N, 2) moves by (x, y)."""
+    a, b, c, d = (np.broadcast_to(v, len(x))[:, None, None] for v in (a, b, c, d))
     shift = np.broadcast_to(shift, (len(x), 2))[..., None, None]
-    cols = m[:, 0, 0] * _GRID[1] + m[:, 0, 1] * _GRID[0] + 13.5 + shift[:, 0]
-    rows = m[:, 1, 0] * _GRID[1] + m[:, 1, 1] * _GRID[0] + 13.5 + shift[:, 1]
+    cols = a * _GRID[1] + b * _GRID[0] + 13.5 + shift[:, 0]
+    rows = c * _GRID[1] + d * _GRID[0] + 13.5 + shift[:, 1]
     index = np.broadcast_to(np.arange(len(x), dtype=float)[:, None, None], rows.shape)
     return ndimage.map_coordinates(x, [index, rows, cols], order=1, mode="grid-constant")
-
-
-def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
-    return rng.choice([-1.0, 1.0], n)
 
 
 def _gaussian(x: np.ndarray, sigma, mode: str = "nearest") -> np.ndarray:
@@ -76,11 +73,8 @@ def impulse_noise(x, rng):
 
 @_corruption
 def glass_blur(x, rng):
-    """Blur, neighbour swaps in two passes, blur (severity 1: sigma 0.7, swaps of up to one pixel).
-
-    As in the reference, where `gaussian(..., multichannel=True)` on a 2-D image took the columns
-    for channels, the blur runs along the columns only (vertically).
-    """
+    """Blur, two passes of neighbour swaps, blur (severity 1); vertical blurs, as the reference's
+    `gaussian(..., multichannel=True)` on 2-D images took the columns for channels."""
     x = np.floor(_gaussian(x, (0.7, 0)) * 255) / 255
     n = np.arange(len(x))
     for _ in range(2):
@@ -94,11 +88,8 @@ def glass_blur(x, rng):
 
 @_corruption
 def motion_blur(x, rng):
-    """An approximation of ImageMagick's motion blur (radius 10, sigma 3, angle in +-45 degrees).
-
-    The same one-sided Gaussian trail of 21 taps on whole-pixel offsets as ImageMagick's
-    MotionBlurImage, edges repeated; the reference's PNG round trip through ImageMagick is not.
-    """
+    """Approximates ImageMagick's motion blur (radius 10, sigma 3, angle within 45 degrees): its
+    one-sided Gaussian trail of 21 whole-pixel taps, edges repeated, without its PNG round trip."""
     angle, taps = np.deg2rad(rng.uniform(-45, 45, len(x))), np.arange(21)
     weights = np.exp(-(taps**2) / 18.0)
     dx = np.ceil(taps * np.cos(angle)[:, None] - 0.5).astype(int)[..., None, None]
@@ -112,23 +103,21 @@ def motion_blur(x, rng):
 @_corruption
 def shear(x, rng):
     """Shear by 0.4 radians either way about the centre (severity 2, skimage 0.14's affine shear)."""
-    c = 0.4 * _signs(rng, len(x))
-    zero, one = np.zeros_like(c), np.ones_like(c)
-    return _warp(x, np.stack([np.stack([one, -np.sin(c)], -1), np.stack([zero, np.cos(c)], -1)], 1))
+    c = 0.4 * rng.choice([-1.0, 1.0], len(x))
+    return _warp(x, 1, -np.sin(c), 0, np.cos(c))
 
 
 @_corruption
 def scale(x, rng):
     """Shrink to 70 % about the centre (severity 3)."""
-    return _warp(x, np.eye(2) / 0.7)
+    return _warp(x, 1 / 0.7, 0, 0, 1 / 0.7)
 
 
 @_corruption
 def rotate(x, rng):
     """Rotate by 0.4 radians (23 degrees) either way about the centre (severity 2)."""
-    c = 0.4 * _signs(rng, len(x))
-    cos, sin = np.cos(c), np.sin(c)
-    return _warp(x, np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1))
+    c = 0.4 * rng.choice([-1.0, 1.0], len(x))
+    return _warp(x, np.cos(c), -np.sin(c), np.sin(c), np.cos(c))
 
 
 @_corruption
@@ -140,15 +129,13 @@ def brightness(x, rng):
 @_corruption
 def translate(x, rng):
     """Shift by 3 pixels along each axis, each direction at random (severity 3)."""
-    return _warp(x, np.eye(2), 3 * np.stack([_signs(rng, len(x)), _signs(rng, len(x))], 1))
+    return _warp(x, 1, 0, 0, 1, 3 * rng.choice([-1.0, 1.0], (len(x), 2)))
 
 
 @_corruption
 def stripe(x, rng):
     """Columns 0-6 and 21-27 inverted."""
-    x = x.copy()
-    x[:, :, :7], x[:, :, 21:] = 1 - x[:, :, :7], 1 - x[:, :, 21:]
-    return x
+    return np.concatenate([1 - x[:, :, :7], x[:, :, 7:21], 1 - x[:, :, 21:]], axis=2)
 
 
 def _plasma(rng: np.random.Generator, n: int, size: int = 256, decay: float = 1.4) -> np.ndarray:
@@ -196,77 +183,59 @@ def dotted_line(x, rng):
     return x + line
 
 
-def _zigzag(rise: int) -> np.ndarray:
-    """The reference's zigzag from column 2 to 25 rising `rise` rows: its corners (2, K) about row 0."""
-    theta = np.arctan(rise / 23)
-    d = 23 / np.cos(theta)
-    points = [(0.0, 0.0)] + [((2 * i + 1) * 2.0, (-1) ** i * 2.0) for i in range(int((d - 2) // 4) + 1)]
-    if d != 4 * (d // 4):
-        points.append((d, points[-1][1] / (2 * (d - 4 * (d // 4)))))
-    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    return rotation @ np.array(points).T + [[2], [0]]
-
-
 @_corruption
 def zigzag(x, rng):
-    """A zigzag line of 2-pixel teeth across the image from a random row, rising -5 to 4 rows."""
-    r0, rise = rng.integers(0, 27, len(x)), rng.integers(-5, 5, len(x))
-    x = x.copy()
-    for r in np.unique(rise):
-        chosen = rise == r
-        (cs, rs), start = _zigzag(r), r0[chosen, None]
-        x[chosen] += _line(cs[:-1], rs[:-1] + start, cs[1:], rs[1:] + start).sum(axis=1)
+    """A zigzag of 2-pixel teeth from column 2 to 25, from a random row rising -5 to 4 rows."""
+    r0, rise, x = rng.integers(0, 27, len(x)), rng.integers(-5, 5, len(x)), x.copy()
+    for r in np.unique(rise):  # the reference's corners for this rise, then its lines between them
+        theta = np.arctan(r / 23)
+        d = 23 / np.cos(theta)
+        points = [(0.0, 0.0)] + [((2 * i + 1) * 2.0, (-1) ** i * 2.0) for i in range(int((d - 2) // 4) + 1)]
+        if d != 4 * (d // 4):
+            points.append((d, points[-1][1] / (2 * (d - 4 * (d // 4)))))
+        turn = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+        cs, rs = turn @ np.array(points).T
+        rows = r0[rise == r, None] + rs
+        x[rise == r] += _line(cs[:-1] + 2, rows[:, :-1], cs[1:] + 2, rows[:, 1:]).sum(axis=1)
     return x
 
 
 @_corruption
 def canny_edges(x, rng):
-    """Canny's edges as white on black: scikit-image 0.14's `feature.canny` (sigma 1, thresholds 0.1, 0.2)."""
-    bleed = _gaussian(np.ones_like(x[:1]), 1, "constant") + np.finfo(float).eps
+    """Canny's edges, white on black: scikit-image's `feature.canny` (sigma 1, thresholds 0.1 and 0.2)."""
+    bleed = _gaussian(np.ones_like(x[:1]), 1, "constant") + np.finfo(float).eps  # normalises the border
     smooth = _gaussian(x, 1, "constant") / bleed
-    grad = []  # scipy's sobel along one image axis, smoothing along the other only (never across images)
-    for axis in (1, 2):
-        g = ndimage.correlate1d(smooth, [-1, 0, 1], axis=axis, mode="reflect")
-        grad.append(ndimage.correlate1d(g, [1, 2, 1], axis=3 - axis, mode="reflect"))
-    (gi, gj), magnitude = grad, np.hypot(*grad)
-    ai, aj = np.abs(gi), np.abs(gj)
-    padded = np.pad(magnitude, ((0, 0), (1, 1), (1, 1)))
-
-    def at(dr: int, dc: int) -> np.ndarray:
-        return padded[:, 1 + dr:29 + dr, 1 + dc:29 + dc]
-
+    # scipy's sobel along one image axis, smoothing along the other only (never across images)
+    gi, gj = (ndimage.correlate1d(ndimage.correlate1d(smooth, [-1, 0, 1], axis, mode="reflect"),
+                                  [1, 2, 1], 3 - axis, mode="reflect") for axis in (1, 2))
+    magnitude, ai, aj = np.hypot(gi, gj), np.abs(gi), np.abs(gj)
     same = (gi >= 0) & (gj >= 0) | (gi <= 0) & (gj <= 0)
     opposite = (gi <= 0) & (gj >= 0) | (gi >= 0) & (gj <= 0)
-    valid = np.pad(np.ones((26, 26), bool), 1) & (magnitude > 0)
-    maxima = np.zeros(x.shape, bool)
-    with np.errstate(divide="ignore", invalid="ignore"):  # non-maximum suppression, its four sectors
+    valid, maxima = np.pad(np.ones((26, 26), bool), 1) & (magnitude > 0), np.zeros(x.shape, bool)
+    with np.errstate(divide="ignore", invalid="ignore"):  # non-maximum suppression in four sectors
         for sector, w, (r1, c1), (r2, c2) in ((same & (ai >= aj), aj / ai, (1, 0), (1, 1)),
                                               (same & (ai <= aj), ai / aj, (0, 1), (1, 1)),
                                               (opposite & (ai <= aj), ai / aj, (0, 1), (-1, 1)),
                                               (opposite & (ai >= aj), aj / ai, (-1, 0), (-1, 1))):
-            ahead = at(r2, c2) * w + at(r1, c1) * (1 - w) <= magnitude
-            behind = at(-r2, -c2) * w + at(-r1, -c1) * (1 - w) <= magnitude
-            maxima = np.where(sector & valid, ahead & behind, maxima)
+            # the neighbours each side along the gradient, interpolated (rolls wrap only at the border,
+            # which is never valid)
+            kept = [np.roll(magnitude, (-s * r2, -s * c2), (1, 2)) * w
+                    + np.roll(magnitude, (-s * r1, -s * c1), (1, 2)) * (1 - w) <= magnitude for s in (1, -1)]
+            maxima = np.where(sector & valid, kept[0] & kept[1], maxima)
     within_an_image = np.pad(np.ones((1, 3, 3)), ((1, 1), (0, 0), (0, 0)))
     labels, count = ndimage.label(maxima & (magnitude >= 0.1), within_an_image)
-    strong = np.zeros(count + 1, bool)
+    strong = np.zeros(count + 1, bool)  # hysteresis: weak edges joined to a strong one
     strong[labels[maxima & (magnitude >= 0.2)]] = True
     strong[0] = False
     return strong[labels].astype(float)
 
 
-def corruption_accuracies(
-    model, images: np.ndarray, labels: np.ndarray, seed: int = CORRUPTION_SEED
-) -> dict[str, float]:
-    """Accuracy of `model` on uint8 `images` under each corruption, one corruption in memory at a time."""
+def corruption_record(model, images: np.ndarray, labels: np.ndarray, seed: int = CORRUPTION_SEED) -> dict:
+    """Accuracy of `model` on uint8 `images` under each corruption (one in memory at a time), the mean
+    and the seed: metrics.json's `corruptions`, `corruption_mean` and `corruption_seed`."""
     from mnist_cnn.evaluation.metrics import predict_probabilities
 
-    return {name: float((predict_probabilities(model, corrupt(images, seed)).argmax(axis=1) == labels).mean())
-            for name, corrupt in CORRUPTIONS.items()}
-
-
-def corruption_record(model, images: np.ndarray, labels: np.ndarray, seed: int = CORRUPTION_SEED) -> dict:
-    """metrics.json's entries: `corruptions` (name: accuracy), their mean, and the seed."""
-    accuracies = corruption_accuracies(model, images, labels, seed)
+    accuracies = {name: float((predict_probabilities(model, f(images, seed)).argmax(axis=1) == labels).mean())
+                  for name, f in CORRUPTIONS.items()}
     return {"corruptions": accuracies, "corruption_mean": float(np.mean(list(accuracies.values()))),
             "corruption_seed": seed}
