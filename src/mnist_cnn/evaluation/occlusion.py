@@ -1,8 +1,8 @@
 """Occlusion sensitivity (Zeiler & Fergus 2014): where hiding part of an image lowers the predicted
 class's probability.
 
-Through `model.predict` alone, so it works on every Keras backend: the patched copies of one image go
-in one batch of a fixed size, so prediction is traced once however many images are explained.
+Through `model.predict` alone (via `predict_probabilities`, in batches of one shape, traced once), so
+it works on every Keras backend: Keras 3 has no backend-neutral input gradient.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_cnn.evaluation.metrics import predict_probabilities
-
-BATCH = 256  # the image and its patched copies (145 with the defaults), padded to one fixed size
 
 
 def occlusion_map(
@@ -23,14 +21,12 @@ def occlusion_map(
     """
     starts = range(0, image.shape[0] - patch + 1, stride)
     corners = [(r, c) for r in starts for c in starts]
-    if len(corners) >= BATCH:
-        raise ValueError(f"{len(corners)} patch positions do not fit one batch of {BATCH}")
-    batch = np.repeat(image[None], BATCH, axis=0)  # the image first, then its patched copies
+    batch = np.repeat(image[None], len(corners) + 1, axis=0)  # the image first, then its patched copies
     for k, (r, c) in enumerate(corners, 1):
         batch[k, r:r + patch, c:c + patch] = fill
-    probabilities = predict_probabilities(model, batch, batch_size=BATCH)
+    probabilities = predict_probabilities(model, batch)
     label = int(probabilities[0].argmax())
-    drops = probabilities[0, label] - probabilities[1:len(corners) + 1, label]
+    drops = probabilities[0, label] - probabilities[1:, label]
     total, count = np.zeros(image.shape), np.zeros(image.shape)
     for drop, (r, c) in zip(drops, corners, strict=True):
         total[r:r + patch, c:c + patch] += drop
