@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from mnist_cnn.constants import CORRUPTION_SEED
+from mnist_cnn.evaluation.metrics import predict_probabilities
 
 CORRUPTIONS: dict[str, Callable[..., np.ndarray]] = {}  # MNIST-C's names, in its order
 _GRID = np.mgrid[0:28, 0:28] - 13.5  # row and column offsets from the centre the reference keeps fixed
@@ -217,8 +218,7 @@ def canny_edges(x, rng):
                                               (same & (ai <= aj), ai / aj, (0, 1), (1, 1)),
                                               (opposite & (ai <= aj), ai / aj, (0, 1), (-1, 1)),
                                               (opposite & (ai >= aj), aj / ai, (-1, 0), (-1, 1))):
-            # the neighbours each side along the gradient, interpolated (rolls wrap only at the border,
-            # which is never valid)
+            # the neighbours each side along the gradient (rolls wrap only into the border, never valid)
             kept = [np.roll(magnitude, (-s * r2, -s * c2), (1, 2)) * w
                     + np.roll(magnitude, (-s * r1, -s * c1), (1, 2)) * (1 - w) <= magnitude for s in (1, -1)]
             maxima = np.where(sector & valid, kept[0] & kept[1], maxima)
@@ -233,8 +233,6 @@ def canny_edges(x, rng):
 def corruption_record(model, images: np.ndarray, labels: np.ndarray, seed: int = CORRUPTION_SEED) -> dict:
     """Accuracy of `model` on uint8 `images` under each corruption (one in memory at a time), the mean
     and the seed: metrics.json's `corruptions`, `corruption_mean` and `corruption_seed`."""
-    from mnist_cnn.evaluation.metrics import predict_probabilities
-
     accuracies = {name: float((predict_probabilities(model, f(images, seed)).argmax(axis=1) == labels).mean())
                   for name, f in CORRUPTIONS.items()}
     return {"corruptions": accuracies, "corruption_mean": float(np.mean(list(accuracies.values()))),
