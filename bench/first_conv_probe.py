@@ -8,7 +8,7 @@ on validation only (the test set is not read): the validation accuracy its kept 
 its training seconds, and its training work (multiply-adds per image times the images it saw).
 
 The variant networks live here, not in the package: a variant that earns its place becomes a setting
-of `model.build_fast_network` and the notebook's `build_network`; until then it is a probe.
+of `model.fast_network` and the notebook's; until then it is a probe.
 
 Run: `python bench/first_conv_probe.py [--profile quick] [--seeds 1,2,3] [--variant 3x3/1 --variant
 3x3/2 --variant 5x5/2] [--isa AVX2] [--set precision=float32] [--json out.json]`.
@@ -43,16 +43,13 @@ def mean_or_none(values: list[float]) -> float | None:
 
 
 def variant_network(kernel: int, stride: int):
-    """A `network(config, norm)` for a Recipe: the profile's fast network with its first convolution
-    K x K, stride S (and no max-pool in the first block when S is 2)."""
+    """The profile's fast network with its first convolution K x K, stride S (and no max-pool in the
+    first block when S is 2), as a `network(config)` builder."""
     import keras
     from keras import layers
 
-    from mnist_cnn.constants import IMAGE_SIDE
-    from mnist_cnn.model import fast_network_head
-
-    def network(config, norm=layers.BatchNormalization):
-        inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
+    def network(config):
+        inputs = keras.Input(shape=(28, 28, 1), name="image")
         x = inputs
         if config.standardize:  # as the package's network does
             x = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)(x)
@@ -65,11 +62,37 @@ def variant_network(kernel: int, stride: int):
                 if index == convs - 1 and not (block == 0 and stride == 2):
                     x = layers.MaxPooling2D()(x)
                 if config.batch_norm:
-                    x = norm(momentum=0.9)(x)
+                    x = layers.BatchNormalization(momentum=0.9)(x)
                 x = layers.Activation("relu")(x)
-        return fast_network_head(inputs, x, config, norm)
+        x = layers.Flatten()(x)
+        if config.dense_units:
+            x = layers.Dropout(config.dropout)(x)
+            x = layers.Dense(config.dense_units, use_bias=not config.batch_norm)(x)
+            if config.batch_norm:
+                x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.Activation("relu")(x)
+        logits = layers.Dense(config.num_classes, name="logits")(layers.Dropout(config.dropout)(x))
+        outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
+        return keras.Model(inputs, outputs, name=f"mnist_cnn_{config.architecture}")
 
     return network
+
+
+def train_variant(config, data, network):
+    """The package's training loop (training/loop.py) with `network` in place of the profile's."""
+    from mnist_cnn.model import build_augmentation
+    from mnist_cnn.training.recipe import compile_network, recipe_callbacks
+    from mnist_cnn.training.session import TrainingSession
+
+    with TrainingSession(config, data, fresh=True) as session:
+        model = session.training_model(network, build_augmentation)
+        compile_network(model, session.config, session.learning_rate, **session.execution)
+        session.resume(model)
+        model.fit(session.train_data, validation_data=session.val_data, epochs=config.epochs,
+                  initial_epoch=session.initial_epoch, shuffle=False, verbose=0,
+                  callbacks=session.callbacks(
+                      recipe_callbacks(config, session.best_path, session.best_so_far)))
+    return session.result
 
 
 def main() -> None:
@@ -91,8 +114,6 @@ def main() -> None:
     from mnist_cnn.config import Config
     from mnist_cnn.data.dataset import load_dataset
     from mnist_cnn.training.devices import cpu_description, isa_cap
-    from mnist_cnn.training.loop import train
-    from mnist_cnn.training.recipe import Recipe
     from mnist_cnn.training.work import training_work
 
     variants = args.variant or [(3, 1), (3, 2), (5, 2)]
@@ -108,12 +129,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for kernel, stride in variants:
             name = f"{kernel}x{kernel}/{stride}"
-            recipe = Recipe(network=variant_network(kernel, stride))
+            network = variant_network(kernel, stride)
             runs = {}
             for seed in seeds:
                 config, data = configs[seed], splits[seed]
                 config.run_dir = Path(scratch) / f"{kernel}-{stride}-{seed}"
-                result = train(config, data, recipe=recipe, fresh=True)
+                result = train_variant(config, data, network)
                 val_accuracy = float(result.history["val_accuracy"].iloc[result.best_epoch - 1])
                 runs[seed] = {"val_accuracy": val_accuracy, "best_epoch": result.best_epoch,
                               "train_seconds": round(result.train_seconds, 2),

@@ -35,11 +35,11 @@ from keras import layers
 from kernel_options import add_kernel_options, apply_kernel_options
 
 from mnist_cnn.config import Config
-from mnist_cnn.model import build_classifier, build_model
+from mnist_cnn.model import build_model, build_network
 from mnist_cnn.training.devices import choose_precision, cpu_description, isa_cap
-from mnist_cnn.training.fused_norm import FusedBatchNormalization
-from mnist_cnn.training.loop import compile_model
+from mnist_cnn.training.fused_norm import build_training_model, with_training_norm
 from mnist_cnn.training.onednn import describe_onednn, onednn_state
+from mnist_cnn.training.recipe import compile_model
 
 
 def step_milliseconds(pieces: list, shape: tuple[int, ...], batch: int, steps: int) -> float:
@@ -115,10 +115,10 @@ def _segments(classifier: keras.Model) -> list[list]:
 
 def network_pieces(config: Config):
     """(name, input shape, layer maker) of each convolution and what follows it, taken from the network
-    `build_classifier` makes (new layers from each layer's config), with Keras' batch norm and the
+    `build_network` makes (new layers from each layer's config), with Keras' batch norm and the
     fused one."""
-    plain = _segments(build_classifier(config))
-    fused = _segments(build_classifier(config, norm=FusedBatchNormalization))
+    plain = _segments(build_network(config))
+    fused = _segments(with_training_norm(build_network(config), config))
     for keras_piece, fused_piece in zip(plain, fused, strict=True):
         head = keras_piece[0]
         shape = tuple(head.input.shape[1:])
@@ -137,7 +137,7 @@ def network_pieces(config: Config):
 def whole_step_seconds(config: Config, fused: bool, steps: int, jit_compile: bool = False) -> float:
     """Seconds per training step of the profile's training model, with or without fused batch norm
     (and, with `jit_compile`, compiled by XLA)."""
-    model = build_model(config, norm=FusedBatchNormalization if fused else layers.BatchNormalization)
+    model = build_training_model(config) if fused else build_model(config)
     # whole calls of steps_per_execution steps, so no call traces a shorter loop inside the timing
     steps = -(-steps // config.steps_per_execution) * config.steps_per_execution
     compile_model(model, config, steps_per_epoch=steps)
@@ -193,7 +193,7 @@ def main() -> None:
         print(line, flush=True)
     keras_step = whole_step_seconds(config, fused=False, steps=args.steps)
     fused_step = whole_step_seconds(config, fused=True, steps=args.steps)
-    step_gflops = training_flops(build_classifier(config), config.batch_size) / fused_step / 1e9
+    step_gflops = training_flops(build_network(config), config.batch_size) / fused_step / 1e9
     print(f"whole training step: Keras BatchNormalization {keras_step * 1000:.1f} ms, "
           f"FusedBatchNormalization {fused_step * 1000:.1f} ms ({fused_step / keras_step:.2f} of it); "
           f"{step_gflops:.0f} GFLOP/s, {step_gflops / ceiling:.2f} of the ceiling")

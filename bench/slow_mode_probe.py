@@ -45,7 +45,7 @@ def child(pipeline: str, passes: int, precision: str) -> None:
     from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
     from mnist_cnn.training.fused_norm import build_training_model
     from mnist_cnn.training.input_pipeline import without_autotuning
-    from mnist_cnn.training.loop import compile_model
+    from mnist_cnn.training.recipe import compile_model
 
     keras.mixed_precision.set_global_policy(precision)
     config = Config.from_profile("full", train_limit=IMAGES + 6000)

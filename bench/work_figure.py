@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 from bench_runs import KERAS_IO, keras_io_network
 
 from mnist_cnn.config import Config
-from mnist_cnn.model import build_classifier
+from mnist_cnn.model import build_network
 from mnist_cnn.training.work import training_work
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def recipe_point(label: str, record: str, name: str, network) -> dict:
     else:
         profile, settings = network
         config = Config.from_profile(profile).with_settings(settings)
-        work = training_work(build_classifier(config), TRAIN_IMAGES, config.batch_size, epochs)
+        work = training_work(build_network(config), TRAIN_IMAGES, config.batch_size, epochs)
     return {
         "label": label, "record": f"bench/results/{record}", "recipe": name,
         "test_accuracy": statistics.mean(run["test_accuracy"] for run in runs),

@@ -68,7 +68,7 @@ def _the_fast_loop_trains_nothing(request, monkeypatch):
         def refuse(*args, **kwargs):
             raise AssertionError(f"{request.node.nodeid} trains a model but is not marked slow")
 
-        monkeypatch.setattr("mnist_cnn.training.session.TrainingSession._build", refuse)
+        monkeypatch.setattr("mnist_cnn.training.session.TrainingSession.training_model", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from mnist_cnn.config import Config
-from mnist_cnn.model import build_classifier
+from mnist_cnn.model import build_network
 from mnist_cnn.training.work import multiply_adds
 from tests.conftest import ROOT, load_bench_script
 
@@ -40,7 +40,7 @@ def test_a_variant_is_a_square_kernel_and_a_stride(probe):
 @pytest.mark.parametrize("profile, settings", [("quick", {}), ("full", {}), ("full", {"standardize": True})])
 def test_the_3x3_stride_1_variant_is_the_profiles_own_network(probe, profile, settings):
     config = Config.from_profile(profile, **settings)
-    ours, theirs = probe.variant_network(3, 1)(config), build_classifier(config)
+    ours, theirs = probe.variant_network(3, 1)(config), build_network(config)
     assert shapes(ours) == shapes(theirs)
     assert ours.count_params() == theirs.count_params()
     assert [type(layer) for layer in ours.layers] == [type(layer) for layer in theirs.layers]

@@ -57,7 +57,7 @@ def outputs_of(notebook: dict, kind: str) -> list:
 def assert_training_reads_well(nb: dict) -> None:
     """The executed training cell: a line on where it trains, one line per epoch, the bar's last state
     (no carriage-return runs), the final curves in the live display's place, and no widget state."""
-    cell = next(c for c in nb["cells"] if "pipeline.fit(" in "".join(c["source"]))
+    cell = next(c for c in nb["cells"] if "model.fit(" in "".join(c["source"]))
     text = "".join("".join(o.get("text", "")) for o in cell["outputs"] if o["output_type"] == "stream")
     epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
     assert [line[:12] for line in epochs] == ["epoch   1/2 ", "epoch   2/2 "]
@@ -120,10 +120,11 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
 def test_a_layer_edited_in_the_notebook_is_trained_and_saved(tmp_path):
     """A student adds a layer to the notebook's `build_network` and runs all: the saved model has it."""
     nb = json.loads(NOTEBOOK.read_text())
-    anchor = '    logits = layers.Dense(config.num_classes, name="logits")(x)\n'
-    (cell,) = [c for c in nb["cells"] if anchor in c["source"]]
-    cell["source"].insert(cell["source"].index(anchor),
-                          '    x = layers.Dense(24, activation="relu", name="student_edit")(x)\n')
+    anchor = "    return layers.Dropout(config.dropout)(x)"  # the end of fast_network
+    (cell,) = [c for c in nb["cells"] if anchor in "".join(c["source"])]
+    source = "".join(cell["source"]).replace(
+        anchor, '    x = layers.Dense(24, activation="relu", name="student_edit")(x)\n' + anchor)
+    cell["source"] = source.splitlines(keepends=True)
     edited = tmp_path / "edited.ipynb"
     edited.write_text(json.dumps(nb))
     shutil.copytree(ROOT / "data", tmp_path / "data", ignore=shutil.ignore_patterns(".cache"))
@@ -219,3 +220,13 @@ def test_colab_setup_stops_with_one_line_while_repo_url_is_the_placeholder_or_un
         assert len(errors[0]["traceback"]) == 1 and expected in errors[0]["traceback"][0]
         assert "set repo_url in the parameters cell" in errors[0]["traceback"][0]
         assert not (colab / "mnist-cnn").exists()
+
+
+def test_the_kernelspec_is_the_one_jupyterlab_writes():
+    """JupyterLab rewrites a kernelspec that differs from the kernel's own: the notebook would open as
+    changed, and closing it would ask to save."""
+    from ipykernel.kernelspec import get_kernel_dict
+
+    kernel = get_kernel_dict()
+    spec = json.loads(NOTEBOOK.read_text())["metadata"]["kernelspec"]
+    assert spec == {"display_name": kernel["display_name"], "language": kernel["language"], "name": "python3"}

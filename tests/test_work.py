@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from mnist_cnn.config import Config
-from mnist_cnn.model import build_classifier
+from mnist_cnn.model import build_network
 from mnist_cnn.training.ensemble import average_members
 from mnist_cnn.training.result import TrainResult
 from mnist_cnn.training.work import multiply_adds, result_work, training_work
@@ -26,9 +26,9 @@ def test_multiply_adds_count_each_convolution_and_dense_layer():
 
 def test_full_does_about_ten_million_multiply_adds_an_image_and_an_ensemble_counts_every_member():
     config = Config.from_profile("full")
-    single = multiply_adds(build_classifier(config))
+    single = multiply_adds(build_network(config))
     assert 9e6 < single < 11e6
-    members = [build_classifier(config), build_classifier(config)]
+    members = [build_network(config), build_network(config)]
     assert multiply_adds(average_members(members, name="pair")) == 2 * single
 
 
@@ -65,6 +65,6 @@ def test_the_work_figures_points_are_the_committed_records_and_the_networks_coun
     record = json.loads((ROOT / full["record"]).read_text())
     assert abs(full["test_accuracy"] - record["summary"]["full"]["test_accuracy"]) < 1e-12
     whole_batches = 54_000 // 256 * 256
-    assert full["multiply_adds_seen"] == multiply_adds(build_classifier(Config())) * whole_batches * 16
+    assert full["multiply_adds_seen"] == multiply_adds(build_network(Config())) * whole_batches * 16
     committed = json.loads((ROOT / "bench" / "results" / "accuracy_vs_work.json").read_text())
     assert committed["recipes"] == json.loads(json.dumps(points))  # the committed figure's data is today's

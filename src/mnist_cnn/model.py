@@ -6,7 +6,7 @@ this project's, augmenting with one affine warp (each resampling costs CPU time)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import layers, ops
@@ -123,105 +123,78 @@ class RandomAffine(layers.Layer):
 
 
 def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:
-    """The training-time augmentation the config asks for."""
+    """Random rotation, zoom and translation, in front of the network while it trains."""
     if config.architecture == "original":
         fill = {"fill_mode": "constant", "fill_value": 0.0}
-        return keras.Sequential(
-            [
-                layers.RandomRotation(config.rotation, seed=config.seed, **fill),
-                layers.RandomZoom(config.zoom, seed=config.seed + 1, **fill),
-                layers.RandomTranslation(
-                    config.translation, config.translation, seed=config.seed + 2, **fill
-                ),
-            ],
-            name="augmentation",
-        )
-    return RandomAffine(
-        config.rotation, config.zoom, config.translation, seed=config.seed,
-        distortion=config.distortion, name="augmentation",
-    )
+        return keras.Sequential([
+            layers.RandomRotation(config.rotation, seed=config.seed, **fill),
+            layers.RandomZoom(config.zoom, seed=config.seed + 1, **fill),
+            layers.RandomTranslation(config.translation, config.translation, seed=config.seed + 2, **fill),
+        ], name="augmentation")
+    # this project's: the three moves as one warp, plus a mild random grid distortion if `distortion` > 0
+    return RandomAffine(config.rotation, config.zoom, config.translation, seed=config.seed,
+                        distortion=config.distortion, name="augmentation")
 
 
-def build_classifier(
-    config: Config, norm: Callable[..., layers.Layer] = layers.BatchNormalization
-) -> keras.Model:
-    """The uncompiled CNN for (28, 28, 1) inputs in [0, 1]: logits, then a float32 softmax.
-
-    `norm` makes its batch-norm layers (Keras' own by default, which is what is saved)."""
-    if config.architecture == "original":
-        return build_original_network(config, norm)
-    return build_fast_network(config, norm)
-
-
-def build_original_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
-    """The original project's network: conv, batch-norm, pool and dropout blocks, then a dense head."""
-    inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
+def original_network(config: Config, inputs: Any) -> Any:
+    """The original project's layers: conv, batch-norm, pool and dropout blocks, then a dense layer."""
     x = inputs
     for filters in config.conv_filters:
         x = layers.Conv2D(filters, 3, activation="relu", padding="same")(x)
-        x = norm()(x)
+        x = layers.BatchNormalization()(x)
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(config.dropout)(x)
     x = layers.Flatten()(x)
     x = layers.Dense(config.dense_units, activation="relu")(x)
-    x = norm()(x)
-    x = layers.Dropout(0.5)(x)
-    return _softmax_head(inputs, x, config)
+    x = layers.BatchNormalization()(x)
+    return layers.Dropout(0.5)(x)
 
 
-def build_fast_network(config: Config, norm=layers.BatchNormalization) -> keras.Model:
-    """This project's network: 3x3 convolution blocks with batch norm and ReLU, then the head.
-
-    Pooling precedes batch norm, which then costs a quarter; no conv bias (batch norm shifts); momentum 0.9
-    keeps up with a short one-cycle run."""
-    inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
+def fast_network(config: Config, inputs: Any) -> Any:
+    """This project's layers: 3x3 convolution blocks with batch norm and ReLU, then a dense layer."""
     x = inputs
     if config.standardize:  # each image to zero mean and unit variance on its own
         x = layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)(x)
     for filters, convs in zip(config.conv_filters, config.convs_per_block, strict=True):
         for index in range(convs):
+            # no bias where batch norm follows: its shift does that job
             x = layers.Conv2D(filters, 3, padding=config.padding, use_bias=not config.batch_norm)(x)
             if index == convs - 1:
-                x = layers.MaxPooling2D()(x)
+                x = layers.MaxPooling2D()(x)  # before batch norm, which then costs a quarter
             if config.batch_norm:
-                x = norm(momentum=0.9)(x)
+                x = layers.BatchNormalization(momentum=0.9)(x)  # keeps up with a short schedule
             x = layers.Activation("relu")(x)
-    return fast_network_head(inputs, x, config, norm)
-
-
-def fast_network_head(inputs, x, config: Config, norm=layers.BatchNormalization) -> keras.Model:
-    """The fast network's head: flatten, the optional dense layer, dropout and the softmax."""
     x = layers.Flatten()(x)
     if config.dense_units:
         x = layers.Dropout(config.dropout)(x)
         x = layers.Dense(config.dense_units, use_bias=not config.batch_norm)(x)
         if config.batch_norm:
-            x = norm(momentum=0.9)(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.Activation("relu")(x)
-    x = layers.Dropout(config.dropout)(x)
-    return _softmax_head(inputs, x, config)
+    return layers.Dropout(config.dropout)(x)
 
 
-def _softmax_head(inputs, x, config: Config) -> keras.Model:
-    logits = layers.Dense(config.num_classes, name=LOGITS)(x)
-    # float32 even under a mixed-precision policy: probabilities must sum to 1 to float32 precision
-    outputs = layers.Activation("softmax", dtype="float32", name=PROBABILITIES)(logits)
+def build_network(config: Config) -> keras.Model:
+    """The classifier that is trained and saved: a (28, 28, 1) image in, class probabilities out."""
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    body = original_network if config.architecture == "original" else fast_network
+    logits = layers.Dense(config.num_classes, name="logits")(body(config, inputs))
+    # float32 even in mixed precision: the probabilities sum to 1 to float32's precision
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=f"mnist_cnn_{config.architecture}")
 
 
-def build_model(
-    config: Config,
-    norm: Callable[..., layers.Layer] = layers.BatchNormalization,
-    network: Callable[..., keras.Model] = build_classifier,
-    augmentation: Callable[[Config], layers.Layer] = build_augmentation,
-) -> keras.Model:
-    """The training model: the config's augmentation in front of `network(config, norm)`'s classifier."""
-    classifier = network(config, norm)
-    if not config.augment:
+def with_augmentation(classifier: keras.Model, augmentation: Any = None) -> keras.Model:
+    """The training model: `augmentation` (None: none) in front of `classifier`."""
+    if augmentation is None:
         return classifier
     inputs = keras.Input(shape=(IMAGE_SIDE, IMAGE_SIDE, 1), name="image")
-    outputs = classifier(augmentation(config)(inputs))
-    return keras.Model(inputs, outputs, name=TRAINING_MODEL_PREFIX + classifier.name)
+    return keras.Model(inputs, classifier(augmentation(inputs)), name=TRAINING_MODEL_PREFIX + classifier.name)
+
+
+def build_model(config: Config) -> keras.Model:
+    """The training model with Keras' own layers: the config's augmentation, then the classifier."""
+    return with_augmentation(build_network(config), build_augmentation(config) if config.augment else None)
 
 
 def classifier_of(model: keras.Model) -> keras.Model:

@@ -35,7 +35,8 @@ from mnist_cnn.training.work import result_work
 
 __all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
            "run", "save", "save_model"]
-from mnist_cnn.training.loop import TrainResult, train
+from mnist_cnn.training.loop import train
+from mnist_cnn.training.result import TrainResult
 
 
 @dataclass

@@ -84,13 +84,13 @@ def ensemble(tmp_path_factory, trained):
     import keras
 
     from mnist_cnn.evaluation.calibration import with_temperature
-    from mnist_cnn.model import build_classifier
+    from mnist_cnn.model import build_network
     from mnist_cnn.serving.model_io import save_model
     from mnist_cnn.training.ensemble import average_members
 
     members = []
     for scale in (1.0, 0.9):
-        member = build_classifier(trained.config)
+        member = build_network(trained.config)
         member.set_weights([w * scale for w in trained.model.get_weights()])
         members.append(member)
     model = with_temperature(average_members(members, name="mnist_cnn_fast"), 0.7)

@@ -16,7 +16,7 @@ from mnist_cnn.config import Config
 from mnist_cnn.data.csv_files import load_csv
 from mnist_cnn.data.dataset import to_model_input
 from mnist_cnn.evaluation.calibration import fit_temperature, softmax, temperature_log_loss, with_temperature
-from mnist_cnn.model import build_classifier
+from mnist_cnn.model import build_network
 from mnist_cnn.serving.model_io import ModelFileError, load_model
 from tests.conftest import ROOT
 
@@ -78,7 +78,7 @@ def test_fit_temperature_recovers_a_known_temperature():
 
 def test_temperature_changes_probabilities_but_no_prediction():
     config = Config.from_profile("smoke")
-    classifier = build_classifier(config)
+    classifier = build_network(config)
     inputs = np.random.default_rng(1).random((64, 28, 28, 1)).astype("float32")
     plain = classifier.predict(inputs, verbose=0)
     for temperature in (0.3, 2.5):

@@ -11,7 +11,7 @@ import pytest
 from mnist_cnn import pipeline
 from mnist_cnn.config import Config
 from mnist_cnn.evaluation.calibration import softmax, with_temperature
-from mnist_cnn.model import LOGITS, build_classifier
+from mnist_cnn.model import LOGITS, build_network
 from mnist_cnn.serving.model_io import load_model, save_model
 from mnist_cnn.training.ensemble import average_members, member_config, member_run_dirs
 from tests.conftest import ROOT
@@ -32,7 +32,7 @@ def _members(count: int) -> list[keras.Model]:
     out = []
     for seed in range(count):
         keras.utils.set_random_seed(seed)
-        out.append(build_classifier(config))
+        out.append(build_network(config))
     return out
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mnist_cnn.config import Config
-from mnist_cnn.data.dataset import load_dataset, to_model_input
+from mnist_cnn.data.dataset import to_model_input
 from mnist_cnn.keras_compat import weight_average_pairs
 from mnist_cnn.model import classifier_of
 from mnist_cnn.serving.model_io import load_model, save_history, save_model
@@ -138,15 +138,22 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert leftovers == []
 
 
-def test_the_training_pipeline_does_not_autotune():
-    """tf.data's autotuning threads took the cores from the training step (the slow mode)."""
-    from mnist_cnn.training.distribute import make_strategy
-    from mnist_cnn.training.input_pipeline import make_datasets
+def test_a_resumed_input_draws_the_order_the_uninterrupted_one_draws_next():
+    """tf.data's reshuffling restarted with each new dataset: a resumed run saw epoch 1's order again."""
+    from mnist_cnn.training.input_pipeline import ShuffledBatches
 
-    config = Config.from_profile("smoke", data_dir=ROOT / "data")
-    dataset = load_dataset(config)
-    for pipeline in make_datasets(config, dataset, make_strategy("cpu"))[:2]:
-        assert pipeline.options().autotune.enabled is False
+    images, labels = np.arange(40, dtype="float32").reshape(40, 1), np.zeros((40, 1))
+    running = ShuffledBatches(images, labels, 8, seed=3)
+    first = running[0][0].ravel().tolist()
+    running.on_epoch_end()
+    running.on_epoch_end()
+    resumed = ShuffledBatches(images, labels, 8, seed=3)
+    resumed.start_at(2)
+    def batches(data):
+        return [data[i][0].ravel().tolist() for i in range(5)]
+
+    assert batches(resumed) == batches(running)
+    assert running[0][0].ravel().tolist() != first
 
 
 
@@ -265,7 +272,7 @@ def test_the_weight_average_is_what_is_validated_checkpointed_and_kept_for_resum
     """With ema_momentum set, validation, the best checkpoint and the resume point all hold the average."""
     from mnist_cnn.data.dataset import one_hot
     from mnist_cnn.training import run_state
-    from mnist_cnn.training.loop import compile_model
+    from mnist_cnn.training.recipe import compile_model
 
     config = Config.from_profile("smoke", data_dir=ROOT / "data", run_dir=tmp_path / "run", epochs=3,
                                  ema_momentum=0.9, precision="float32")

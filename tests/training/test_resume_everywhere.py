@@ -181,10 +181,11 @@ def _resumed_state(config, strategy, state):
     """Every variable of the model and its optimizer after loading `state` under `strategy`."""
     from mnist_cnn.training import run_state
     from mnist_cnn.training.fused_norm import build_training_model
+    from mnist_cnn.training.recipe import compile_model
 
     with strategy.scope():
         model = build_training_model(config)
-        loop.compile_model(model, config, steps_per_epoch=25)
+        compile_model(model, config, steps_per_epoch=25)
         run_state.load_resume_point(model, config.run_dir, state)
     # in creation order: layer names differ between two builds in one process
     return model, [(v.path, np.array(v.numpy())) for v in [*model.weights, *model.optimizer.variables]]

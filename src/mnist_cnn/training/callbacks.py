@@ -1,9 +1,4 @@
-"""The callbacks every training run uses besides Keras' own: the epoch's record, a checkpoint that is
-never half-written, the resume point after each epoch, TensorBoard on request, and the epoch's line.
-
-Their order in a run matters and is set in `training.loop`: the epoch's record first, the resume
-point last, once the best checkpoint holds the epoch.
-"""
+"""The callbacks a run adds to Keras' own: a checkpoint never half-written, and the bookkeeper."""
 
 from __future__ import annotations
 
@@ -74,62 +69,49 @@ def history_row(epoch: int, logs: dict[str, Any], label_smoothing: float) -> dic
     return row
 
 
-class EpochRecorder(keras.callbacks.Callback):
-    """Adds the learning rate and the epoch's seconds to the logs and keeps the whole history.
+class Bookkeeper(keras.callbacks.Callback):
+    """The package's one callback, after the recipe's: the epoch's row, the resume point, progress.
 
-    It comes first among the callbacks, so the learning rate is the one the epoch trained with,
-    before ReduceLROnPlateau changes it.
-    """
+    Last in the list, it saves what the others left: the checkpoint holds the epoch, and with a
+    weight average SwapEMAWeights has put the average in the model (the state records that)."""
 
-    def __init__(self, config: Config, history: list[dict[str, float]]) -> None:
+    def __init__(self, config: Config, history: list[dict[str, float]], run_fingerprint: dict[str, Any],
+                 report: Callable[[str], None] | None = None, progress: Any = None,
+                 placement: dict[str, Any] | None = None, average_in_model: bool = False) -> None:
         super().__init__()
-        self.config = config
-        self.history = history
-        self._started = 0.0
+        self.config, self.history, self.run_fingerprint = config, history, run_fingerprint
+        self.report, self.progress, self.placement = report, progress, placement
+        self.average_in_model = average_in_model
+        self._started, self._learning_rate = 0.0, 0.0
+
+    def set_model(self, model):
+        super().set_model(model)
+        if self.progress is not None:
+            self.progress.set_model(model)
 
     def on_epoch_begin(self, epoch, logs=None):
+        # read before the epoch: a plateau callback may lower it at the epoch's end
+        self._learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self._started = time.perf_counter()
+        if self.progress is not None:
+            self.progress.on_epoch_begin(epoch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.progress is not None:
+            self.progress.on_train_batch_end(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        logs["learning_rate"] = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
-        logs["seconds"] = time.perf_counter() - self._started
+        logs = {**(logs or {}), "learning_rate": self._learning_rate,
+                "seconds": time.perf_counter() - self._started}
         self.history.append(history_row(epoch + 1, logs, self.config.label_smoothing))
-
-
-class ResumePointSaver(keras.callbacks.Callback):
-    """After each epoch, once the best checkpoint is written, saves the resume point, then reports.
-
-    It comes last, so a run cut off after its state names epoch N also has epoch N in its best
-    checkpoint. With a weight average, SwapEMAWeights has put the average in the model by then (and
-    the raw weights in the optimizer): the state says so, and `run_state.load_resume_point` swaps
-    them back.
-    """
-
-    def __init__(
-        self,
-        config: Config,
-        history: list[dict[str, float]],
-        run_fingerprint: dict[str, Any],
-        report: Callable[[str], None] | None,
-        placement: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__()
-        self.config = config
-        self.history = history
-        self.run_fingerprint = run_fingerprint
-        self.report = report
-        self.placement = placement
-
-    def on_epoch_end(self, epoch, logs=None):
         run_state.save_resume_point(
             self.model, Path(self.config.run_dir), epoch + 1, self.history, self.run_fingerprint,
-            average_in_model=self.config.ema_momentum > 0, placement=self.placement,
+            average_in_model=self.average_in_model, placement=self.placement,
         )
         if self.report is not None:
             self.report(format_epoch(self.history[-1], self.config.epochs))
+        if self.progress is not None:  # after the line: the bar's epoch ends once it is reported
+            self.progress.on_epoch_end(epoch, logs)
 
 
 def tensorboard_callbacks(run_dir: Path, report) -> list[keras.callbacks.Callback]:

@@ -24,6 +24,11 @@ def member_config(config: Config, index: int) -> Config:
                                run_dir=Path(config.run_dir) / f"member-{index + 1}")
 
 
+def for_member_config(config: Config, member: int) -> Config:
+    """The settings network `member` (0-based) trains with: the config itself for a single network."""
+    return member_config(config, member) if config.members > 1 else config
+
+
 def member_run_dirs(config: Config) -> list[Path]:
     return [Path(member_config(config, i).run_dir) for i in range(config.members)]
 
@@ -44,6 +49,8 @@ def average_members(classifiers: list[keras.Model], name: str) -> keras.Model:
 def combine_members(members: list[TrainResult]) -> TrainResult:
     """An ensemble's result: classifiers averaged, the first member's history, summed seconds and epochs."""
     first = members[0]
+    if len(members) == 1:
+        return first
     model = average_members([m.model for m in members], name=first.model.name)
     return dataclasses.replace(
         first, model=model, train_seconds=sum(m.train_seconds for m in members),

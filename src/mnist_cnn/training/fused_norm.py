@@ -23,7 +23,7 @@ from keras import layers, ops
 
 from mnist_cnn.config import Config
 from mnist_cnn.keras_compat import renormalises
-from mnist_cnn.model import build_augmentation, build_classifier, build_model
+from mnist_cnn.model import build_augmentation, build_network, with_augmentation
 
 
 @keras.saving.register_keras_serializable(package="mnist_cnn")
@@ -68,31 +68,39 @@ class FusedBatchNormalization(layers.BatchNormalization):
         )
 
 
-def training_norm(config: Config, replicas: int = 1):
-    """The batch-norm layer a network trains with: the fused kernel for this project's "fast" network,
-    Keras' own for the original recipe, which trains as written. On several replicas either takes the
-    statistics of the whole global batch (Keras' `synchronized=True`, which the fused layer hands to
-    Keras' own arithmetic), so no replica normalises its share alone. The class stays the same
-    whatever the replicas, and with it every weight's path in a resume point: a run goes on across
-    replica counts. Each has the saved layer's variables."""
+def training_norm(config: Config, replicas: int = 1) -> tuple[type, bool]:
+    """The batch-norm class a network trains with, and whether it is synchronized over replicas.
+
+    The fused kernel for this project's network; Keras' own for the original, which trains as written.
+    The class is the same whatever the replicas, and with it every path in a resume point."""
     layer = FusedBatchNormalization if config.architecture == "fast" else layers.BatchNormalization
-    # on JAX, Keras' DataParallel compiles one program over the global batch, whose statistics are
-    # the whole batch's already (and Keras takes `synchronized` on TensorFlow only)
-    if replicas == 1 or keras.backend.backend() != "tensorflow":
-        return layer
+    # JAX's DataParallel compiles one program over the global batch: its statistics are the whole's
+    return layer, replicas > 1 and keras.backend.backend() == "tensorflow"
 
-    def synchronized(**kwargs) -> layers.BatchNormalization:
-        return layer(synchronized=True, **kwargs)
 
-    return synchronized
+def with_training_norm(classifier: keras.Model, config: Config, replicas: int = 1) -> keras.Model:
+    """`classifier` with its batch norms swapped for `training_norm`'s, the same weights kept."""
+    norm, synchronized = training_norm(config, replicas)
+
+    def swap(layer):
+        settings = layer.get_config()
+        if isinstance(layer, layers.BatchNormalization):
+            return norm.from_config({**settings, "synchronized": synchronized})
+        return type(layer).from_config(settings)
+
+    if norm is layers.BatchNormalization and not synchronized:
+        return classifier
+    swapped = keras.models.clone_model(classifier, clone_function=swap)
+    swapped.set_weights(classifier.get_weights())
+    return swapped
 
 
 def build_training_model(
     config: Config,
     replicas: int = 1,
-    network: Callable[..., keras.Model] = build_classifier,
+    network: Callable[[Config], keras.Model] = build_network,
     augmentation: Callable[[Config], layers.Layer] = build_augmentation,
 ) -> keras.Model:
-    """`model.build_model` of `network` and `augmentation` (the package's by default; a recipe's),
-    with the batch-norm layers `training_norm` chooses."""
-    return build_model(config, training_norm(config, replicas), network, augmentation)
+    """`network` behind `augmentation` (where the config augments), with the training batch norm."""
+    classifier = with_training_norm(network(config), config, replicas)
+    return with_augmentation(classifier, augmentation(config) if config.augment else None)

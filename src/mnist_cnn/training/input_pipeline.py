@@ -34,7 +34,11 @@ class ShuffledBatches(keras.utils.PyDataset):
         return self.images[chosen], self.labels[chosen]
 
     def on_epoch_end(self) -> None:
-        self.epoch += 1
+        self.start_at(self.epoch + 1)
+
+    def start_at(self, epoch: int) -> None:
+        """Draw the order of `epoch` next (a resumed run starts where it stopped)."""
+        self.epoch = epoch
         self._order = self._draw()
 
 
