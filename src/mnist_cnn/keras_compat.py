@@ -1,21 +1,10 @@
-"""Every use of Keras internals in the project, in one place, and saving that older Keras reads.
+"""Every use of Keras internals, in one place, and saving that older Keras reads.
 
-Keras offers no public way to do four things training needs: warm up the optimizer's weight average
-(Adam's `_update_model_variables_moving_average`), reach the averaged variables to swap them back on
-resume (`_trainable_variables`, `_model_variables_moving_average`), let a checkpoint count a tie as
-better (`MonitorCallback._set_monitor_op`), and ask a batch-norm layer whether it renormalises (the
-`renorm` attribute only exists from Keras 3.15).
-
-Checked on Keras 3.13.2, 3.14.0 and 3.15.1 (`CHECKED_ON`), the versions the dependency floor allows;
-tests/test_keras_compat.py holds each piece to what it must do, and `make test-keras-matrix` runs those
-tests, a smoke training, a kill-and-resume and a save under each of them.
-
-`portable_configs` is the other half: the Keras that saves a model writes every argument its layers
-know, and an older Keras refuses a layer configuration with an argument it does not know (Keras 3.15
-added `renorm` to BatchNormalization and `input_axes` to the Glorot initializer, Keras 3.9 to 3.13
-`quantization_config` to Dense, all unused at their defaults). While it is active, those arguments
-are left out of the configuration when they hold their defaults, so Keras' own saving writes files
-that Keras 3.8 and newer read as the same model.
+No public way exists to warm up the weight average (Adam's `_update_model_variables_moving_average`),
+reach the averaged variables (`_trainable_variables`, `_model_variables_moving_average`), let a
+checkpoint count a tie as better (`_set_monitor_op`), or ask whether batch norm renormalises (Keras
+3.15's `renorm`). Checked on `CHECKED_ON`; tests/test_keras_compat.py and `make test-keras-matrix`
+hold each piece. `portable_configs` leaves newer inert arguments out of saved configurations.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
-"""The resume point of a training run: what survives a lost runtime, and what keeps runs from mixing.
+"""The resume point: what survives a lost runtime, and the fingerprint that keeps runs from mixing.
 
-After every epoch the training model's weights (the optimizer's state included) go to a new file
-named for the epoch, and only then does `state.json` point at it, with the history so far and the
-run's fingerprint: the settings that shape the network and the schedule, the precision policy the
-run resolved to (not the "auto" it may have asked for), and the training data's checksum. A start
-that does not match the fingerprint is refused (`ResumeMismatchError`) rather than resumed with the
-wrong weights or the wrong schedule; `fresh=True` forgets the old state instead.
-
-The device is not in the fingerprint: under one policy the weights, the weight average and the
-optimizer's state and step are the same variables on a CPU, a GPU or several replicas, and load
-exactly. Another policy is refused: float16's loss scaling has variables of its own, and a run that
-began in one precision and went on in another would be neither. The state records where each epoch
-was trained, and the refusal names it.
+After every epoch the weights (optimizer and random streams included) go to a file named for the
+epoch, then `state.json` points at it with the history and the fingerprint: the shaping settings,
+the resolved precision, the backend, the network's signature and the data's checksum. A mismatch is
+refused (`ResumeMismatchError`). The device is not in it: the same variables load on any device.
 """
 
 from __future__ import annotations
@@ -53,10 +45,7 @@ def fingerprint(
     config: Config, train_checksum: str, policy: str | None = None, backend: str = "tensorflow",
     network: str | None = None,
 ) -> dict[str, Any]:
-    """What must be the same for a run to resume: the shaping settings, the precision policy the run
-    resolved to (`policy`; the config's own setting if None), the Keras backend (an optimizer's state
-    and the random streams are the backend's own), the network's signature where given (an edited
-    network's weights are another's) and the training data."""
+    """What must match for a run to resume: settings, resolved policy, backend, network and data."""
     settings = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
     if policy is not None:
         settings["precision"] = policy
@@ -136,15 +125,11 @@ def save_resume_point(
     average_in_model: bool = False,
     placement: dict[str, Any] | None = None,
 ) -> None:
-    """Weights (with optimizer state), history and fingerprint after `epochs_done` epochs, each atomic.
+    """Weights, optimizer, random streams, history and fingerprint after `epochs_done` epochs.
 
-    `average_in_model`: the model holds the optimizer's weight average and the optimizer the raw
-    weights (as SwapEMAWeights leaves them at an epoch's end); loading swaps them back. `placement`:
-    where the last epoch trained (`Placement.record()`), shown on a refusal.
-
-    The weights go to a new file named for the epoch; only then does state.json point at it, so
-    the state never names weights that are not completely written.
-    """
+    `average_in_model`: the model holds the weight average and the optimizer the raw weights (as
+    SwapEMAWeights leaves them); loading swaps them back. The state names the weights file only
+    once it is written in full."""
     backup = run_dir / BACKUP_DIR
     backup.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epochs_done:04d}.weights.h5"
