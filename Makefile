@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PROFILE ?= full
 
-.PHONY: setup browser run test test-colab test-keras-matrix test-compat test-backends bench clean
+.PHONY: setup browser run test test-jupyter test-colab test-keras-matrix test-compat test-backends bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml requirements.txt setup.py src/m
 
 setup: $(VENV)/.installed
 
-# execute the notebook headless on the embedded data: writes the executed notebook, models/, figures/;
-# then papermill's traces go (its injected cell folded into the parameters cell, its metadata dropped)
+# execute the notebook headless on the embedded data: the default run (full) rewrites the committed
+# notebook, models/ and figures/; any other profile writes its executed notebook, models and figures
+# under runs/<profile>/. Then papermill's traces go (its injected cell folded into the parameters
+# cell, its metadata dropped)
+EXECUTED = $(if $(filter full,$(PROFILE)),notebooks/mnist_cnn.ipynb,runs/$(PROFILE)/mnist_cnn.ipynb)
 run: setup
-	$(BIN)/papermill notebooks/mnist_cnn.ipynb notebooks/mnist_cnn.ipynb \
+	mkdir -p $(dir $(EXECUTED))
+	$(BIN)/papermill notebooks/mnist_cnn.ipynb $(EXECUTED) \
 		-p profile $(PROFILE) --cwd notebooks -k python3 --log-output
-	$(BIN)/python notebooks/strip_papermill.py notebooks/mnist_cnn.ipynb
+	$(BIN)/python notebooks/strip_papermill.py $(EXECUTED)
 
 # The demo page's browser test drives Debian's Chromium through its chromedriver. A fresh machine
 # (CI runs as root) gets them here, once; without them, and not root, that one test is skipped.
@@ -41,6 +45,21 @@ browser:
 test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# the notebook as its users see it: JupyterLab in headless Chromium, on a copy of the repository, the
+# smoke profile run all twice in one kernel (tests/runtimes/test_jupyterlab.py). Its environment is what
+# the README's "For Jupyter" line gives a user: make setup's packages and JupyterLab
+JUPYTER_ENV ?= .runtimes/jupyter
+$(JUPYTER_ENV)/.installed: pyproject.toml requirements.txt setup.py
+	rm -rf $(JUPYTER_ENV)
+	$(PYTHON) -m venv $(JUPYTER_ENV)
+	$(JUPYTER_ENV)/bin/python -m pip install --quiet --upgrade pip
+	$(JUPYTER_ENV)/bin/python -m pip install --quiet -r requirements.txt -e ".[dev]" "jupyterlab>=4.4,<5"
+	touch $@
+
+test-jupyter: setup browser $(JUPYTER_ENV)/.installed
+	JUPYTER_ENV=$(JUPYTER_ENV) $(BIN)/python -m pytest --runtimes -m runtimes -p no:cacheprovider -q \
+		tests/runtimes/test_jupyterlab.py
 
 # a second environment with the oldest versions requirements.txt allows (Colab's lag the newest):
 # the smoke notebook, the plain-Keras load of the saved models, and prediction must pass there too

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import keras
 import pytest
 
-from mnist_cnn.config import PROFILES, Config
-from mnist_cnn.model import build_classifier
+from mnist_cnn.config import PROFILES, Config, ConfigError, check_switches
+from mnist_cnn.model import build_network
 
 
 def test_ema_momentum_must_be_below_one():
@@ -31,7 +32,7 @@ def test_convs_per_block_takes_one_count_or_one_per_block():
     assert Config(conv_filters=(8, 16, 32), convs_per_block=2).convs_per_block == (2, 2, 2)
     with pytest.raises(ValueError, match="one count of at least 1 for each of the 2 blocks"):
         Config(conv_filters=(8, 16), convs_per_block=(1, 2, 2))
-    model = build_classifier(Config.from_profile("smoke", convs_per_block=(1, 2)))
+    model = build_network(Config.from_profile("smoke", convs_per_block=(1, 2)))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [layer.filters for layer in convs] == [8, 16, 16]
     pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
@@ -86,3 +87,58 @@ def test_distortion_and_standardisation_are_refused_where_they_would_do_nothing(
         Config.from_profile("original", distortion=1.0)
     with pytest.raises(ValueError, match="0 or more"):
         Config.from_profile("full", distortion=-1.0)
+
+
+def test_only_the_default_run_writes_models_and_figures(tmp_path):
+    """models/ and figures/ hold the committed run: a smoke, quick or changed run writes in its run_dir."""
+    assert (Config().models_dir, Config().figures_dir) == (Path("models"), Path("figures"))
+    assert Config(device="cpu", precision="float32", xla="off", tensorboard=True).models_dir == Path("models")
+    others = (Config.from_profile("smoke"), Config.from_profile("quick"), Config(epochs=2), Config(members=3),
+              Config().with_settings(["epochs=2"]), Config(run_dir=tmp_path, seed=7))
+    for other in others:
+        assert not other.is_default_run()
+        assert (other.models_dir, other.figures_dir) == (other.run_dir / "models", other.run_dir / "figures")
+    assert Config.from_profile("quick", models_dir="mine").models_dir == Path("mine")  # asked for: kept
+    # a whole metrics.json of the default run, replayed with other settings, follows the settings
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps({"config": Config().to_dict()}))
+    assert Config.from_json(path).models_dir == Path("models")
+    assert Config(**{**Config.from_json(path).given(), "epochs": 2}).models_dir == Path("runs/full/models")
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ({"epochs": "2"}, "epochs='2': expected a whole number"),
+    ({"seed": 1.5}, "seed=1.5: expected a whole number"),
+    ({"learning_rate": "fast"}, "learning_rate='fast': expected a number"),
+    ({"augment": "False"}, "augment='False': expected True or False"),
+    ({"members": True}, "members=True: expected a whole number"),
+    ({"conv_filters": "16,32"}, "conv_filters='16,32': expected a list of whole numbers"),
+    ({"data_dir": 3}, "data_dir=3: expected a folder path"),
+    ({"seed": -1}, "seed=-1: must be at least 0"),
+    ({"train_limit": 0}, "train_limit=0: must be at least 1"),
+    ({"learning_rate": 0.0}, "learning_rate > 0"),
+    ({"class_names": "0123456789"}, "class_names: expected a list.*papermill: -y"),
+    ({"class_names": ["cat", "dog", "cat"]}, "class_names: 'cat' given twice"),
+    ({"class_names": ["cat"]}, "at least two distinct names"),
+    ({"class_names": ["cat", ""]}, "class_names: expected a list"),
+])
+def test_a_setting_of_the_wrong_type_or_range_is_refused_in_one_line_naming_it(setting, message):
+    with pytest.raises(ConfigError, match=message) as refused:
+        Config.from_profile("smoke", **setting)
+    assert "\n" not in str(refused.value)
+    assert refused.value._render_traceback_() == [f"ConfigError: {refused.value}"]  # a notebook's one line
+
+
+def test_class_names_given_as_a_json_list_in_text_are_read_as_one():
+    """papermill's -p passes text: Fashion-MNIST's names as one JSON string are ten names, not 97 letters."""
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+             "Ankle boot"]
+    assert Config.from_profile("smoke", class_names=json.dumps(names)).class_names == tuple(names)
+    with pytest.raises(ConfigError, match="class_names"):
+        Config(class_names=range(3))
+
+
+def test_the_notebooks_switches_are_true_false_or_none():
+    check_switches(fresh_start=False, launch_demo=None)
+    with pytest.raises(ConfigError, match="launch_demo='True': expected True, False or None"):
+        check_switches(fresh_start=False, launch_demo="True")

@@ -94,7 +94,7 @@ def _train(args: argparse.Namespace) -> None:
     base: dict = {"profile": args.profile}
     if args.config_file is not None:  # its errors name the file; those of the flags and --set do not
         try:
-            base = Config.from_json(args.config_file).to_dict()
+            base = Config.from_json(args.config_file).given()
         except OSError as err:
             raise BadInputError(f"{args.config_file}: cannot be read ({err.strerror or err})") from None
         except ValueError as err:

@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train a model; writes models/ and figures/ as the notebook does",
+        help="train a model; the default run writes models/ and figures/, any other its --run-dir's",
         description="Train a profile on the CSVs, evaluate it on the test CSV, and write the "
         "model (.keras and .h5), history.csv, metrics.json and the figures. A run that is cut off "
         "resumes from its last finished epoch when started again with the same --run-dir.",
@@ -51,10 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--test-csv", help=f"test CSV in --data-dir (default: {defaults.test_csv})"
     )
     train.add_argument(
-        "--models-dir", type=Path, help=f"output folder (default: {defaults.models_dir})"
+        "--models-dir", type=Path, help="output folder (default: models for the default run, full with "
+        "its settings; <run-dir>/models for any other, which so never replaces the committed model)"
     )
     train.add_argument(
-        "--figures-dir", type=Path, help=f"figure folder (default: {defaults.figures_dir})"
+        "--figures-dir", type=Path, help="figure folder (default: figures for the default run; "
+        "<run-dir>/figures for any other)"
     )
     train.add_argument(
         "--run-dir", type=Path,

@@ -192,8 +192,9 @@ class Config:
         """Settings from a JSON object or a metrics.json's `config`; new settings take the run's values."""
         data = json.loads(Path(path).read_text())
         if isinstance(data, dict) and isinstance(data.get("config"), dict):
-            # a whole metrics.json: the run it records trained with what its version had
-            data = {**SETTINGS_ADDED_LATER, **data["config"]}
+            # a whole metrics.json: the run it records trained with what its version had; where it
+            # wrote is not a setting, and follows the settings again
+            data = {k: v for k, v in {**SETTINGS_ADDED_LATER, **data["config"]}.items() if k not in PATHS[1:]}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object of settings")
         _check_names(data)
@@ -238,6 +239,10 @@ class Config:
             elif isinstance(value, tuple):
                 out[key] = list(value)
         return out
+
+    def given(self) -> dict[str, Any]:
+        """`to_dict()` less the folders this config chose itself (they follow the settings)."""
+        return {k: v for k, v in self.to_dict().items() if k not in self._defaulted}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -318,7 +323,8 @@ def _class_names(names: Any) -> tuple[str, ...]:
     names = tuple(str(n) for n in names)
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ConfigError(f"class_names: {', '.join(map(repr, repeated))} twice; one name a class")
+        raise ConfigError(f"class_names: {', '.join(map(repr, repeated))} given twice; each class needs "
+                          "its own name")
     return names
 
 

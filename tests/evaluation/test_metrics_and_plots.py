@@ -153,6 +153,43 @@ def test_training_curves_plot_plain_cross_entropy_and_label_the_smoothed_objecti
     assert fig.axes[1].get_title() == "Cross-entropy (log loss)"
 
 
+@pytest.mark.parametrize("epochs", [1, 4, 16])
+def test_learning_curves_count_whole_epochs(epochs):
+    """A short run's epoch axis reads 1, 2, 3, 4: never 0.96 ... 1.04 or 1.5."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    history = pd.DataFrame({"epoch": range(1, epochs + 1), "accuracy": 0.9, "val_accuracy": 0.95,
+                            "cross_entropy": 0.3, "val_cross_entropy": 0.2, "learning_rate": 1e-3})
+    fig = plots.training_curves(history)
+    FigureCanvasAgg(fig).draw()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [tick for tick in ax.get_xticks() if low <= tick <= high]
+        assert ticks and all(float(tick).is_integer() for tick in ticks), ticks
+
+
+def test_predictions_reach_a_keras_model_in_batches_of_one_shape():
+    """However many images, a Keras model predicts batches of PREDICT_BATCH (padded): one trace each."""
+    seen = []
+
+    class Recording:
+        output_shape = (None, 3)
+
+        def make_predict_function(self):  # what marks a Keras model
+            raise AssertionError("not called")
+
+        def predict(self, inputs, batch_size=None, verbose=0):
+            seen.append((len(inputs), batch_size))
+            return np.tile(np.arange(3, dtype=np.float32), (len(inputs), 1)) + inputs[:, :1, 0, 0]
+
+    images = np.arange(5 * 28 * 28, dtype=np.uint8).reshape(5, 28, 28)
+    for count in (1, 5):
+        out = ev.predict_probabilities(Recording(), images[:count])
+        assert out.shape == (count, 3) and out.dtype == np.float32
+        assert np.allclose(out[:, 0], images[:count, 0, 0] / 255.0)  # each row its own image's
+    assert all(n % ev.PREDICT_BATCH == 0 and b == ev.PREDICT_BATCH for n, b in seen), seen
+
+
 def test_prediction_titles_are_green_when_right_and_red_when_wrong(synthetic):
     images, labels, probs = synthetic
     fig = plots.prediction_grid(images, labels, probs, tuple("0123456789"), count=60, columns=10)

@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import auc, roc_curve
 
 from mnist_cnn.evaluation.metrics import expected_calibration_error, reliability_table
@@ -60,6 +61,11 @@ def training_curves(history: pd.DataFrame) -> Figure:
         axes[2].set_yscale("log")
     axes[2].set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="learning rate")
     axes[2].grid(alpha=0.3)
+    for ax in axes:  # whole epochs only: a short run would otherwise show 0.96 ... 1.04
+        if len(epochs) <= 10:
+            ax.set_xticks(list(epochs))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return fig
 
 

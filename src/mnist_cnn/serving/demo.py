@@ -35,6 +35,9 @@ GRADIO_MISSING = 'demo needs gradio: pip install "mnist-cnn[demo]"'
 PREVIEW_SCALE = 8  # the 28x28 input shown as 224x224, each pixel a visible square
 TOP_SHOWN = 3
 CANVAS_SIDE = 400
+# the page's whole height (857 px in Chromium at any width down to 800): a notebook's frame shows it
+# all, with no scroll bar inside the notebook's own
+FRAME_HEIGHT = 880
 # MNIST's strokes are about 2-3 pixels of a 20-pixel digit: on a 400-pixel canvas a digit drawn
 # 250-300 pixels tall needs a brush about 30 pixels wide to look like one after scaling
 BRUSH_RADIUS = 18
@@ -105,12 +108,20 @@ class DigitReader:
         return Answer(digit, prediction)
 
 
-def require_gradio() -> None:
+def require_gradio() -> Any:
     """Import Gradio, or raise ImportError with `GRADIO_MISSING` (it is an optional extra)."""
+    import warnings
+
     try:
-        import gradio  # noqa: F401
+        # Gradio imports huggingface_hub, which imports tqdm.auto: in a Jupyter kernel without
+        # ipywidgets that warns "IProgress not found" and falls back to the text bar. The page shows
+        # no bar of either kind, so that one warning is not the user's to act on
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import gradio
     except ImportError as err:
         raise ImportError(GRADIO_MISSING) from err
+    return gradio
 
 
 def _message(err: InputFileError) -> str:
@@ -148,8 +159,7 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
     """The page: a sketchpad and an upload, the 28x28 input, the top 3, and the `predict` API.
 
     `model` is a Keras model or a `LiteRTModel`; `class_names` its classes in output order."""
-    import gradio as gr
-
+    gr = require_gradio()
     reader, cache = DigitReader(model, class_names, limits), upload_folder()
 
     def show(path: str | None, source: str, *, drawing: bool = False) -> tuple[Any, Any, str]:
@@ -242,7 +252,7 @@ def launch(
     demo.launch(
         server_name=host, server_port=port, share=False, inbrowser=False, ssr_mode=False,
         max_file_size=limits.image_file_bytes, prevent_thread_lock=not block, quiet=quiet,
-        footer_links=["api"],
+        footer_links=["api"], height=FRAME_HEIGHT,
     )
     return demo
 
