@@ -7,11 +7,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mnist_cnn.config_checks import PATHS, ConfigError, check_ranges, check_types, class_names_of
 from mnist_cnn.profiles import PROFILES
 
 DIGIT_NAMES: tuple[str, ...] = tuple(str(d) for d in range(10))
@@ -24,16 +24,8 @@ XLA_CHOICES = ("auto", "on", "off")
 # settings added after runs were recorded, with the value every earlier run trained with: a recorded
 # run (a metrics.json, a resume point) that lacks one of them ran with that value
 SETTINGS_ADDED_LATER: dict[str, Any] = {"standardize": False, "distortion": 0.0}
-PATHS = ("data_dir", "models_dir", "figures_dir", "run_dir")
 # how and where a run trains, not what: the default run differs from `full` in none of the others
 HOW_AND_WHERE = (*PATHS[1:], "model_name", "device", "precision", "xla", "tensorboard")
-
-
-class ConfigError(ValueError):
-    """A setting refused, in one line naming it (a notebook shows that line, not a traceback)."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"ConfigError: {self}"]
 
 
 @dataclass
@@ -114,8 +106,8 @@ class Config:
 
     def __post_init__(self) -> None:
         self._defaulted = tuple(name for name in PATHS if getattr(self, name) is None)
-        self.class_names = _class_names(self.class_names)
-        _check_types(self)
+        self.class_names = class_names_of(self.class_names)
+        check_types(self)
         if self.run_dir is None:
             self.run_dir = Path("runs") / self.profile
         for name in ("data_dir", "run_dir"):
@@ -135,16 +127,7 @@ class Config:
             if getattr(self, name) not in allowed:
                 value = getattr(self, name)
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-        least = {"epochs": 1, "batch_size": 1, "steps_per_execution": 1, "members": 1, "val_size": 0,
-                 "seed": 0, "train_limit": 1, "test_limit": 1, "early_stopping_patience": 0,
-                 "plateau_patience": 0, "dense_units": 0, "rotation": 0, "zoom": 0, "translation": 0}
-        for name, low in least.items():
-            if getattr(self, name) is not None and getattr(self, name) < low:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: must be at least {low}")
-        if min(self.conv_filters, default=0) < 1 or not self.learning_rate > 0:
-            raise ConfigError("conv_filters needs at least one block of 1 filter or more, learning_rate > 0")
-        if not 0 <= self.label_smoothing < 1 or not 0 <= self.dropout < 1:
-            raise ConfigError("label_smoothing and dropout must be in [0, 1)")
+        check_ranges(self)
         if self.distortion < 0:
             raise ConfigError("distortion is a largest shift in pixels: 0 or more")
         if self.architecture == "original" and (self.standardize or self.distortion):
@@ -305,54 +288,6 @@ def _coerce(key: str, value: Any) -> Any:
 @functools.cache
 def _reference() -> Config:
     return Config(models_dir=Path("models"), figures_dir=Path("figures"))
-
-
-def _class_names(names: Any) -> tuple[str, ...]:
-    """Distinct class names as a tuple; a JSON list given as text (papermill's -p) is read as one."""
-    how = ("class_names: expected a list of at least two distinct names, e.g. [\"cat\", \"dog\"]"
-           " (papermill: -y 'class_names: [...]')")
-    if isinstance(names, str):
-        try:
-            names = json.loads(names)
-        except ValueError:
-            raise ConfigError(f"{how}; got the text {names[:40]!r}") from None
-    if not isinstance(names, list | tuple) or len(names) < 2:
-        raise ConfigError(f"{how}; got {names!r}")
-    if any(isinstance(n, bool) or not isinstance(n, str | int) or not str(n).strip() for n in names):
-        raise ConfigError(f"{how}; got {names!r}")
-    names = tuple(str(n) for n in names)
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"class_names: {', '.join(map(repr, repeated))} given twice; each class needs "
-                          "its own name")
-    return names
-
-
-def _check_types(config: Config) -> None:
-    """Refuse, naming it, the first setting whose value is not of its setting's type."""
-    for field in dataclasses.fields(config):
-        name, value, default = field.name, getattr(config, field.name), field.default
-        if not field.init or name == "class_names" or (value is None and (default is None or name in PATHS)):
-            continue
-        ints = isinstance(value, list | tuple) and all(_whole(v) for v in value)
-        if name in PATHS:
-            ok, what = isinstance(value, str | os.PathLike), "a folder path"
-        elif name in ("conv_filters", "convs_per_block"):
-            ok, what = ints or (name == "convs_per_block" and _whole(value)), "a list of whole numbers"
-        elif isinstance(default, bool):
-            ok, what = isinstance(value, bool), "True or False"
-        elif isinstance(default, float):
-            ok, what = isinstance(value, int | float) and not isinstance(value, bool), "a number"
-        elif isinstance(default, int) or name in ("train_limit", "test_limit"):
-            ok, what = _whole(value), "a whole number"
-        else:
-            ok, what = isinstance(value, str), "text"
-        if not ok:
-            raise ConfigError(f"{name}={value!r}: expected {what}")
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_switches(**switches: Any) -> None:

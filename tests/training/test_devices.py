@@ -118,6 +118,8 @@ GPU_START_UP = (
     "`MLIR_CRASH_REPRODUCER_DIRECTORY` to enable.",
     "device_compiler.h:188] Compiled cluster using XLA!  This line is logged at most once for the "
     "lifetime of the process.",
+    # and tf.data's generator dataset on its first use, in the notebook's training cell (TensorFlow 2.21)
+    "generator_dataset_op.cc:213] Memory patch applied: M_TRIM_THRESHOLD=128 kb was set.",
 )
 # ...and what must still show: real failures from the same source files
 GPU_FAILURES = (

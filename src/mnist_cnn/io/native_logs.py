@@ -53,6 +53,7 @@ KNOWN_NOISE = (
     r"|  StreamExecutor (device \(\d+\)|\[\d+\]): )",
     r"dump_mlir_util\.cc:\d+\] disabling MLIR crash reproducer",
     r"device_compiler\.h:\d+\] Compiled cluster using XLA!",
+    r"generator_dataset_op\.cc:\d+\] Memory patch applied: M_TRIM_THRESHOLD",
 )
 
 
