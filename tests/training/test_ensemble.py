@@ -22,7 +22,7 @@ def test_each_member_has_its_own_seed_and_run_directory(tmp_path):
     members = [member_config(config, i) for i in range(3)]
     assert [m.seed for m in members] == [7, 8, 9] and all(m.members == 1 for m in members)
     assert member_run_dirs(config) == [tmp_path / "run" / f"member-{i}" for i in (1, 2, 3)]
-    with pytest.raises(ValueError, match="members must be at least 1"):
+    with pytest.raises(ValueError, match="members=0: must be at least 1"):
         Config.from_profile("smoke", members=0)
     assert Config.from_profile("smoke").with_settings(["members=3"]).members == 3
 
