@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,3 +57,19 @@ if __name__ == "__main__":  # a listing, longest first, for whoever trims
     for where, module, words in sorted(rows, key=lambda row: -row[2]):
         print(words, "module" if module else "", where)
     print("total", sum(row[2] for row in rows))
+
+
+def notebook_prose_words(notebook: Path) -> int:
+    """Words in the notebook's markdown cells, their fenced code aside."""
+
+    cells = json.loads(notebook.read_text())["cells"]
+    text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return len(re.sub(r"```.*?```", "", text, flags=re.S).split())
+
+
+def test_the_notebooks_prose_is_read_not_studied(tmp_path):
+    assert notebook_prose_words(ROOT / "notebooks" / "mnist_cnn.ipynb") <= 1200
+    padded = tmp_path / "padded.ipynb"
+    cells = [{"cell_type": "markdown", "source": ["word " * 1201, "```\ncode here\n```"]}]
+    padded.write_text(json.dumps({"cells": cells}))
+    assert notebook_prose_words(padded) == 1201

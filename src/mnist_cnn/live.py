@@ -15,7 +15,7 @@ from mnist_cnn.training.progress import Progress, format_bar
 
 
 class LiveTraining:
-    """Pass it as `progress=` to `pipeline.fit`; call `finish` with the final curves' PNG afterwards."""
+    """Pass it as `progress=` to a `TrainingSession`; then `finish` with the final curves' PNG."""
 
     def __init__(self, curves: bool = True) -> None:
         self.curves = curves
