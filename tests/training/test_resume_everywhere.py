@@ -1,6 +1,7 @@
-"""Every precision and device a user can get trains, is killed, resumes and saves (on the CPU, with each
-GPU setting forced: Keras computes float16 there too, slowly), and a resume that cannot go on exactly
-is refused before training.
+"""Every precision and device a user can get trains, is killed, resumes and saves the same seed's
+uninterrupted weights (on the CPU, with each GPU setting forced: Keras computes float16 there too,
+slowly); a resume point loads exactly on another device; a resume that cannot go on exactly is refused
+before training.
 
 Colab's T4 trains `full` in mixed_float16 with loss scaling, where a resume once crashed; an explicit
 device (or a TPU, or several GPUs) builds the model under a tf.distribute strategy, where a resume
@@ -13,26 +14,28 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
-import subprocess
-import sys
-import textwrap
 
+import h5py
 import numpy as np
+import pandas as pd
 import pytest
 
 from mnist_cnn.config import Config
-from mnist_cnn.keras_compat import weight_average_pairs
 from mnist_cnn.training import loop, session
 from mnist_cnn.training.devices import Gpu
 from mnist_cnn.training.run_state import ResumeMismatchError
 from tests.conftest import ROOT
-from tests.killable import killable_train
+from tests.killable import killable_train, largest_difference, resume_point, saved_weights
 
 pytestmark = pytest.mark.slow
 
 # (case, settings, device, two logical CPUs): each policy, the weight average on and off, determinism
-# on and off with XLA where "auto" would compile, the default device, an explicit one, two replicas
+# on and off with XLA where "auto" would compile, the default device, an explicit one, two replicas.
+# Each ends bit for bit on the same seed's uninterrupted weights. Determinism off promises no such
+# thing, but TensorFlow's CPU kernels are deterministic of themselves: measured 0.0 in 2 of 2 kills and
+# resumes of each such case, so these tests run on a CPU and hold them exact too
 CASES = [
     ("float32, average, default device", ["precision=float32", "ema_momentum=0.9"], "auto", False),
     ("bfloat16, explicit cpu", ["precision=mixed_bfloat16"], "cpu", False),
@@ -42,14 +45,36 @@ CASES = [
      ["precision=mixed_float16", "augment=false", "deterministic=false", "xla=on"], "auto", False),
     ("two replicas, float32, average", ["precision=float32", "ema_momentum=0.9"], "mirrored", True),
 ]
+ONE, TWO = CASES[0], CASES[4]  # the same settings on one device and on two replicas
+# the largest weight difference seen between two seeds' runs of ONE's settings (42, 43, 44): 2.4 to 4.1
+SEED_TO_SEED = 2.4
 
 
-def _train(tmp_path, settings, device, two_cpus, kill_after):
-    return killable_train(tmp_path, settings, device, kill_after, {"TWO_CPUS": "1"} if two_cpus else None)
+def _train(folder, settings, device, two_cpus, kill_after=0, env=None):
+    return killable_train(folder, settings, device, kill_after, {**({"TWO_CPUS": "1"} if two_cpus else {}),
+                                                                 **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """`run(settings, device, two_cpus)`: the folder of that run trained without a kill, once a module."""
+    runs = {}
+
+    def run(settings, device, two_cpus):
+        key = (tuple(settings), device, two_cpus)
+        if key not in runs:
+            folder = tmp_path_factory.mktemp("uninterrupted")
+            done = _train(folder, settings, device, two_cpus)
+            assert done.returncode == 0, done.stderr[-3000:]
+            runs[key] = folder
+        return runs[key]
+
+    return run
 
 
 @pytest.mark.parametrize("case, settings, device, two_cpus", CASES, ids=[c[0] for c in CASES])
-def test_killed_after_an_epoch_the_same_command_resumes_and_saves(tmp_path, case, settings, device, two_cpus):
+def test_killed_after_an_epoch_the_same_command_resumes_exactly(tmp_path, uninterrupted, case, settings,
+                                                                 device, two_cpus):
     killed = _train(tmp_path, settings, device, two_cpus, kill_after=1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     state = json.loads((tmp_path / "run" / "state.json").read_text())
@@ -68,54 +93,42 @@ def test_killed_after_an_epoch_the_same_command_resumes_and_saves(tmp_path, case
     assert metrics["placement"]["kind"] == "cpu"
     assert metrics["placement"]["replicas"] == (2 if two_cpus else 1)
     assert metrics["xla"]["on"] is ("xla=on" in settings)
-    assert metrics["test_accuracy"] > 0.3  # ten classes: chance is 0.1
     assert all((tmp_path / "models" / name).is_file() for name in ("mnist_cnn.keras", "mnist_cnn.h5"))
+    whole = uninterrupted(settings, device, two_cpus)
+    assert largest_difference(saved_weights(tmp_path), saved_weights(whole)) == 0.0
 
 
-def test_a_run_killed_on_one_device_resumes_on_two(tmp_path):
+def test_a_run_killed_on_one_device_resumes_on_two(tmp_path, uninterrupted):
     """The resume point's paths follow the batch-norm layer's class, which stays the same whatever the
     replicas (fused, synchronized on several): a one-GPU run goes on on two."""
-    settings = ["precision=float32", "ema_momentum=0.9"]
-    killed = _train(tmp_path, settings, "auto", False, kill_after=1)
+    _, settings, device, _ = ONE
+    killed = _train(tmp_path, settings, device, False, kill_after=1)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     resumed = _train(tmp_path, settings, "mirrored", True, kill_after=0)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "1 of 2 epochs already done" in resumed.stdout and "2 replicas" in resumed.stdout
     metrics = json.loads((tmp_path / "models" / "metrics.json").read_text())
     assert metrics["placement"]["replicas"] == 2 and metrics["epochs_run"] == 2
+    # not bit for bit: the second epoch trains on two replicas, which draw dropout and the warp per
+    # replica and sum gradients in another order. Measured against one device's whole run: 0.372
+    whole = saved_weights(uninterrupted(settings, device, False))
+    difference = largest_difference(saved_weights(tmp_path), whole)
+    assert difference <= 0.45 < SEED_TO_SEED, difference
 
 
-def test_two_replicas_train_what_one_trains(tmp_path):
-    """The profile's batch is the global batch: two replicas take the same steps per epoch and the same
-    learning rates as one, and reach the same accuracy within a stated tolerance (dropout and the warp
-    draw differently per replica; batch-norm statistics are the whole batch's)."""
-    script = textwrap.dedent(f"""
-        import json, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from mnist_cnn.config import Config
-        from mnist_cnn.data.dataset import load_dataset
-        from mnist_cnn.training.loop import train
-        out = {{}}
-        for device in ("cpu", "mirrored"):
-            config = Config.from_profile("smoke", device=device, data_dir={str(ROOT / "data")!r},
-                                         run_dir={str(tmp_path)!r} + "/" + device, epochs=2,
-                                         precision="float32", deterministic=False)
-            result = train(config, load_dataset(config))
-            out[device] = {{"lr": result.history["learning_rate"].tolist(),
-                            "val": result.history["val_accuracy"].tolist(),
-                            "replicas": result.placement["replicas"]}}
-        print("RESULT", json.dumps(out))
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.split("RESULT")[-1])
-    one, two = out["cpu"], out["mirrored"]
-    assert (one["replicas"], two["replicas"]) == (1, 2)
-    # the same schedule position after each epoch: the same number of steps, the same batch
-    np.testing.assert_allclose(two["lr"], one["lr"], rtol=1e-6)
-    # tolerance: 3 points of validation accuracy (500 images; seeds alone move smoke by about 2)
-    assert abs(two["val"][-1] - one["val"][-1]) <= 0.03, (one, two)
+def test_two_replicas_train_what_one_trains(uninterrupted):
+    """The profile's batch is the global batch: two replicas take the same steps per epoch, see the same
+    images and follow the same learning rates as one, and end near one's weights."""
+    one, two = (uninterrupted(settings, device, two_cpus) for _, settings, device, two_cpus in (ONE, TWO))
+    metrics = [json.loads((run / "models" / "metrics.json").read_text()) for run in (one, two)]
+    assert [m["placement"]["replicas"] for m in metrics] == [1, 2]
+    assert metrics[0]["work"] == metrics[1]["work"]  # images seen, multiply-adds
+    rates = [pd.read_csv(run / "models" / "history.csv")["learning_rate"].tolist() for run in (one, two)]
+    assert rates[0] == rates[1] and len(rates[0]) == 2
+    # not bit for bit (dropout and the warp draw per replica; gradients sum in another order).
+    # Measured: 0.595, against 2.4 to 4.1 between seeds
+    difference = largest_difference(saved_weights(one), saved_weights(two))
+    assert difference <= 0.7 < SEED_TO_SEED, difference
 
 
 def test_synchronized_batch_norm_for_several_replicas_holds_the_same_weights():
@@ -177,47 +190,70 @@ def test_a_run_begun_on_a_t4_and_resumed_on_a_cpu_is_refused_naming_both(tmp_pat
     assert result.resumed_from_epoch == 1 and result.epochs_run == 2 and result.precision == "mixed_float16"
 
 
-def _resumed_state(config, strategy, state):
-    """Every variable of the model and its optimizer after loading `state` under `strategy`."""
-    from mnist_cnn.training import run_state
-    from mnist_cnn.training.fused_norm import build_training_model
-    from mnist_cnn.training.recipe import compile_model
+@pytest.fixture(scope="module")
+def killed_after_epoch_1(tmp_path_factory):
+    """`run(policy)`: the folder of a run with the average in `policy`, killed after epoch 1 on "auto"."""
+    runs = {}
 
-    with strategy.scope():
-        model = build_training_model(config)
-        compile_model(model, config, steps_per_epoch=25)
-        run_state.load_resume_point(model, config.run_dir, state)
-    # in creation order: layer names differ between two builds in one process
-    return model, [(v.path, np.array(v.numpy())) for v in [*model.weights, *model.optimizer.variables]]
+    def run(policy):
+        if policy not in runs:
+            runs[policy] = tmp_path_factory.mktemp("killed")
+            killed = _train(runs[policy], [f"precision={policy}", "ema_momentum=0.99"], "auto", False, 1)
+            assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        return runs[policy]
+
+    return run
 
 
+def _load_under(killed, folder, policy, device, two_cpus, loss_scale=None):
+    """(state, the file's arrays, what a resume under `device` loads) of a copy of `killed`'s run; with
+    `loss_scale`, the copy's file holds that scale instead (a fresh optimizer's is the one saved)."""
+    shutil.copytree(killed / "run", folder / "run")
+    state, saved = resume_point(folder)
+    if loss_scale is not None:
+        (key,) = [k for k, v in saved.items() if k.startswith("optimizer/vars/") and v.dtype == np.float32
+                  and v.shape == () and v == 2.0 ** 15]  # Keras' starting scale, not grown in 25 steps
+        with h5py.File(folder / "run" / "backup" / state["weights"], "r+") as file:
+            file[key][()] = saved[key] = np.float32(loss_scale)
+    done = _train(folder, [f"precision={policy}", "ema_momentum=0.99"], device, two_cpus,
+                  env={"LOADED_TO": str(folder / "loaded.npz")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    with np.load(folder / "loaded.npz") as loaded:
+        return state, saved, {key.replace(":", "/"): loaded[key] for key in loaded.files}
+
+
+@pytest.mark.parametrize("device, two_cpus", [("cpu", False), ("mirrored", True)],
+                         ids=["explicit cpu", "two replicas"])
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
-def test_a_resume_on_another_device_continues_exactly(tmp_path, smoke_dataset, policy):
-    """Saved under the default strategy, loaded under an explicit device: the weights, the weight
-    average, the optimizer's moments, its step (the schedule's position) and the loss scale are what
-    was saved, not zeros and not a restarted count."""
-    import keras
-    import tensorflow as tf
+def test_a_resume_on_another_device_continues_exactly(tmp_path, killed_after_epoch_1, policy, device,
+                                                      two_cpus):
+    """Saved under the default strategy, loaded under an explicit device or on two replicas: every
+    variable holds what the file the state names holds (the weights, the weight average, the optimizer's
+    moments, its step: the schedule's position, the loss scale), raw and averaged weights swapped back."""
+    scale = 1024.0 if policy == "mixed_float16" else None
+    killed = killed_after_epoch_1(policy)
+    state, saved, loaded = _load_under(killed, tmp_path, policy, device, two_cpus, scale)
+    pairs = loaded.pop("pairs")
+    assert state["average_in_model"] and len({v for v, _ in pairs}) == 11  # smoke's trainable variables
+    expected = dict(saved)
+    for variable, average in pairs:  # the model held the average at the kill, the optimizer the raw
+        expected[variable], expected[average] = saved[average], saved[variable]
+    assert sorted(k for k in loaded if not k.startswith("streams/")) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(loaded[key], value, err_msg=key)
+    steps = "optimizer/inner_optimizer/vars/0" if scale else "optimizer/vars/0"
+    assert int(loaded[steps]) == 800 // 32  # one epoch of 800 images in batches of 32
+    if scale:
+        assert sum(v.shape == () and v == scale for v in loaded.values()) == 1
+    assert [loaded[f"streams/{i}"].tolist() for i in range(len(state["random_streams"]))] == \
+        state["random_streams"]
 
-    config = _smoke(tmp_path, ema_momentum=0.99, precision=policy)
-    with pytest.raises(_CutOffError):
-        loop.train(config, smoke_dataset, report=_cut_off_after_epoch_1)
-    state = json.loads((config.run_dir / "state.json").read_text())
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        _, saved = _resumed_state(config, tf.distribute.get_strategy(), state)
-        there, moved = _resumed_state(config, tf.distribute.OneDeviceStrategy("/cpu:0"), state)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    assert len(saved) == len(moved)
-    for (name, value), (_, value_there) in zip(saved, moved, strict=True):
-        np.testing.assert_array_equal(value_there, value, err_msg=name)
-    steps = len(smoke_dataset.train_x) // 32  # one epoch of smoke's whole batches of 32
-    optimizer = getattr(there.optimizer, "inner_optimizer", there.optimizer)
-    assert int(optimizer.iterations.numpy()) == steps
-    pairs = weight_average_pairs(there.optimizer)
-    assert any(not np.allclose(raw.numpy(), average.numpy()) for raw, average in pairs)
-    assert all(np.abs(average.numpy()).sum() > 0 for _, average in pairs)  # not loaded as zeros
-    if policy == "mixed_float16":
-        assert type(there.optimizer).__name__ == "LossScaleOptimizer"
+
+def test_the_random_streams_go_on_where_the_kill_left_them(tmp_path, killed_after_epoch_1):
+    """Dropout's and the augmentation's generators, which weights files skip: a resume restores the
+    states the kill left (each past its start, [seed, 0]), not a fresh generator's."""
+    state, _, loaded = _load_under(killed_after_epoch_1("float32"), tmp_path, "float32", "auto", False)
+    streams = state["random_streams"]
+    assert len(streams) >= 2 and all(counter > 0 for _, counter in streams)
+    assert [loaded[f"streams/{i}"].tolist() for i in range(len(streams))] == streams
+    assert f"streams/{len(streams)}" not in loaded
