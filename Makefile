@@ -115,8 +115,8 @@ test-backends: setup $(JAX_ENV)/.installed $(TORCH_ENV)/.installed
 	KERAS_BACKEND=torch $(TORCH_ENV)/bin/python -m pytest --backends -p no:cacheprovider -q $(BACKEND_TESTS)
 	for env in $(VENV) $(JAX_ENV) $(TORCH_ENV); do \
 		backend=$$(case $$env in *jax) echo jax;; *torch) echo torch;; *) echo tensorflow;; esac); \
-		KERAS_BACKEND=$$backend $$env/bin/python -m pytest --backends -p no:cacheprovider -q \
-			-k "every_backends_models" tests/backends || exit 1; \
+		BACKENDS_SAVED="tensorflow jax torch" KERAS_BACKEND=$$backend $$env/bin/python -m pytest \
+			--backends -p no:cacheprovider -q -k "every_backends_models" tests/backends || exit 1; \
 	done
 
 bench: setup

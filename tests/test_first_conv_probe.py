@@ -65,7 +65,7 @@ def test_the_original_recipes_network_is_not_a_profile_it_varies():
 
 
 @pytest.mark.slow
-def test_a_smoke_probe_scores_each_variant_on_validation_only(tmp_path):
+def test_a_smoke_probe_scores_each_variant_on_validation_only(tmp_path, probe):
     out = tmp_path / "probe.json"
     command = [sys.executable, str(SCRIPT), "--profile", "smoke", "--seeds", "1", "--variant", "3x3/1",
                "--variant", "5x5/2", "--json", str(out)]
@@ -73,8 +73,11 @@ def test_a_smoke_probe_scores_each_variant_on_validation_only(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(out.read_text())
     assert list(record["variants"]) == ["3x3/1", "5x5/2"]
-    for row in record["variants"].values():
+    for name, row in record["variants"].items():
         assert 0.5 < row["val_accuracy"] <= 1 and "test_accuracy" not in json.dumps(row)
-        assert row["runs"]["1"]["work"]["multiply_adds_per_image"] == row["multiply_adds_per_image"]
+        # the work of the network it trained, counted here from the variant's own network
+        network = probe.variant_network(*probe.parse_variant(name))(Config.from_profile("smoke"))
+        assert row["multiply_adds_per_image"] == row["runs"]["1"]["work"]["multiply_adds_per_image"]
+        assert row["multiply_adds_per_image"] == multiply_adds(network)
     assert (record["variants"]["5x5/2"]["multiply_adds_per_image"]
             < record["variants"]["3x3/1"]["multiply_adds_per_image"])

@@ -78,7 +78,8 @@ def test_xla_is_off_wherever_the_augmentation_warps_and_says_why():
 
 def test_xla_auto_follows_keras_rules_for_networks_without_augmentation():
     quick = Config.from_profile("quick", deterministic=False)
-    assert choose_xla(quick, GPU) == (True, choose_xla(quick, GPU)[1])
+    why = "a GPU, without augmentation or determinism: XLA fuses the step's kernels"
+    assert choose_xla(quick, GPU) == (True, why)
     assert choose_xla(Config.from_profile("quick"), GPU)[0] is False  # determinism on
     assert "CPU" in choose_xla(quick, Placement("cpu", "CPU (2 cores)"))[1]
     assert choose_xla(quick, Placement("gpu", "Tesla T4", 2, "7.5"))[0] is False  # tf.distribute
