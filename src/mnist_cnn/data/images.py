@@ -152,12 +152,10 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     background = float(np.median(border))
     if background > 0.5:
         gray, background = 1.0 - gray, 1.0 - background
-    ink, floor = gray, background
-    peak = float(ink.max())
-    if peak - floor < 0.1:
+    peak = float(gray.max())
+    if peak - background < 0.1:
         raise ImageReadError(source, "no digit found: the image is a single flat colour")
-    ink = np.clip((ink - floor) / (peak - floor), 0.0, 1.0)
-
+    ink = np.clip((gray - background) / (peak - background), 0.0, 1.0)
     ink = ink[_box(ink > INK_THRESHOLD)]
 
     scale = DIGIT_BOX / max(ink.shape)
@@ -186,18 +184,13 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     frame = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     frame[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
     prepared = np.round(frame * 255.0).astype(np.uint8)
-    _refuse_a_solid_block(prepared, source)
-    return prepared
-
-
-def _refuse_a_solid_block(digit: np.ndarray, source: str | os.PathLike) -> None:
-    ink = digit > 32
-    box = ink[_box(ink)]
+    box = (prepared > 32)[_box(prepared > 32)]
     if min(box.shape) >= 10 and box.mean() > SOLID_BOX_FILL:
         raise ImageReadError(
             source, f"does not look like a digit: ink fills {box.mean():.0%} of its box, where a "
             "handwritten digit leaves background between its strokes (noise, a scene, a filled shape?)",
         )
+    return prepared
 
 
 def stroke_width(mask: np.ndarray) -> float:
