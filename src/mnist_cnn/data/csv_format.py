@@ -47,8 +47,9 @@ def parse_csv_bytes(
 
     # a view, not a copy: the body of the training set is 110 MB
     body = memoryview(text)[body_start:body_end]
-    values = _parse_body_fast(body, layout)
-    if values is None:
+    fields = layout.num_fields
+    values = _parse_body_c(body, fields) if _fastcsv else _parse_body_numpy(body.tobytes(), fields)
+    if values is None:  # something unusual: the careful parser finds and names it
         values = _parse_body_slow(text, (body_start, body_end), rows, layout, path, first_body_line)
     _check_ranges(values, layout, path, first_body_line)
 
@@ -56,13 +57,6 @@ def parse_csv_bytes(
     images = np.ascontiguousarray(pixels, dtype=np.uint8).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     labels = values[:, 0].astype(np.int64) if layout.has_label else None
     return images, labels
-
-
-def _parse_body_fast(body: memoryview, layout: Layout) -> np.ndarray | None:
-    """All rows as an (N, fields) integer array, or None when the body needs the careful parser."""
-    if _fastcsv is not None:
-        return _parse_body_c(body, layout.num_fields)
-    return _parse_body_numpy(body.tobytes(), layout.num_fields)
 
 
 def _parse_body_c(body: memoryview, num_fields: int) -> np.ndarray | None:
