@@ -12,10 +12,7 @@ from mnist_cnn import backends
 
 def tpu_present() -> bool:
     """Whether a TPU is attached, from the environment (TensorFlow's resolver can hang off Colab)."""
-    return (
-        bool(os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"))
-        or Path("/dev/accel0").exists()
-    )
+    return any(os.environ.get(v) for v in ("COLAB_TPU_ADDR", "TPU_NAME")) or Path("/dev/accel0").exists()
 
 
 @dataclass(frozen=True)
@@ -33,14 +30,8 @@ class Gpu:
 
 def list_gpus() -> list[Gpu]:
     """The GPUs the active Keras backend sees, with their names and compute capabilities."""
-    backend = backends.active()
-    if backend == "tensorflow":
-        return _tensorflow_gpus()
-    if backend == "jax":
-        return _jax_gpus()
-    if backend == "torch":
-        return _torch_gpus()
-    return []
+    listers = {"tensorflow": _tensorflow_gpus, "jax": _jax_gpus, "torch": _torch_gpus}
+    return listers.get(backends.active(), list)()
 
 
 def _tensorflow_gpus() -> list[Gpu]:
@@ -98,7 +89,7 @@ class Placement:
 
     def record(self) -> dict[str, Any]:
         """The fields as recorded in metrics.json and a resume point, with the description."""
-        return {**self.to_dict(), "description": self.describe()}
+        return {**asdict(self), "description": self.describe()}
 
     def describe(self) -> str:
         """In words, e.g. "GPU Tesla T4 (compute capability 7.5)" or "CPU (2 cores), 2 replicas"."""
@@ -111,9 +102,7 @@ class Placement:
 def device_description() -> str:
     """What the run trained on, in words."""
     gpus = list_gpus()
-    if gpus:
-        return f"{len(gpus)} GPU(s): {gpus[0].name}"
-    return cpu_name()
+    return f"{len(gpus)} GPU(s): {gpus[0].name}" if gpus else cpu_name()
 
 
 def cpu_name() -> str:
