@@ -57,26 +57,19 @@ def on_tpu(strategy) -> bool:
     return isinstance(strategy, tf.distribute.TPUStrategy)
 
 
-def multi_step_breaks() -> bool:
-    """Whether `steps_per_execution` above 1 fails: under MirroredStrategy (Keras 3.15) and on PyTorch."""
+def steps_per_call(wanted: int) -> int:
+    """The steps Keras runs per call: `wanted`, or 1 under MirroredStrategy (Keras 3.15) and on PyTorch."""
     backend = backends.active()
     if backend != "tensorflow":
-        return backend == "torch"
+        return 1 if backend == "torch" else wanted
     import tensorflow as tf
 
-    return isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy)
-
-
-def steps_per_call(wanted: int) -> int:
-    """The steps Keras runs per call: `wanted`, or 1 where its multi-step loop fails."""
-    return 1 if multi_step_breaks() else wanted
+    return 1 if isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy) else wanted
 
 
 def whole_run_scope(strategy):
     """The scope around building and `fit`: Keras' distribution on JAX, nothing on TensorFlow."""
-    if isinstance(strategy, KerasDistribution):
-        return strategy.scope()
-    return contextlib.nullcontext()
+    return strategy.scope() if isinstance(strategy, KerasDistribution) else contextlib.nullcontext()
 
 
 def _tensorflow_strategy(device: str):
@@ -106,10 +99,8 @@ def _jax_distribution(device: str) -> KerasDistribution:
 
     accelerators = [d for d in jax.devices() if d.platform != "cpu"]
     platform = accelerators[0].platform if accelerators else "cpu"
-    if device == "tpu" and platform != "tpu":
-        raise RuntimeError("device='tpu' was asked for, but JAX sees no TPU")
-    if device == "gpu" and platform != "gpu":
-        raise RuntimeError("device='gpu' was asked for, but JAX sees no GPU")
+    if device in ("tpu", "gpu") and platform != device:
+        raise RuntimeError(f"device={device!r} was asked for, but JAX sees no {device.upper()}")
     if device == "cpu":
         cpus = keras.distribution.list_devices("cpu")
         return KerasDistribution(keras.distribution.DataParallel(devices=cpus[:1]), 1, "cpu")
