@@ -5,6 +5,7 @@ package asks for a restart. Standard library and `packaging` only."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -117,7 +118,7 @@ def install_into_runtime(
         lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"exit status {done.returncode}"
         raise RuntimeSetupError(f"pip could not install the project ({reason})")
-    metadata_cache_clear()
+    importlib.invalidate_caches()  # importlib.metadata caches directory listings, which pip just changed
     report = SetupReport(command, held=held)
     for name, before in below.items():
         after = installed_version(name)
@@ -130,10 +131,3 @@ def install_into_runtime(
             "session (Colab: Runtime > Restart session), then Run all again"
         )
     return report
-
-
-def metadata_cache_clear() -> None:
-    """importlib.metadata caches directory listings per path; pip has just changed them."""
-    import importlib
-
-    importlib.invalidate_caches()
