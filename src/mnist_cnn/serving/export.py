@@ -66,9 +66,7 @@ def load_exported(path: str | os.PathLike, fmt: str) -> Callable[[np.ndarray], n
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
 
 
-def export_model(
-    model, output: str | os.PathLike, fmt: str, sample: np.ndarray | None = None
-) -> float:
+def export_model(model, output: str | os.PathLike, fmt: str, sample: np.ndarray | None = None) -> float:
     """Export `model` to `output` as `fmt`, checked before renaming; return the largest difference.
 
     Raises `ExportError` or `TensorFlowRequiredError`."""
@@ -91,10 +89,8 @@ def export_model(
             with _quiet_converters():
                 model.export(str(staged), format=FORMATS[fmt][0], verbose=False)
         except ImportError as err:
-            raise ExportError(
-                f"{fmt} export needs {err.name or 'a missing package'}: "
-                'pip install "mnist-cnn[export]"'
-            ) from None
+            missing = err.name or "a missing package"
+            raise ExportError(f'{fmt} export needs {missing}: pip install "mnist-cnn[export]"') from None
         except Exception as err:  # converters raise anything from ValueError to ConverterError
             raise ExportError(f"{fmt} export failed: {str(err).strip() or type(err).__name__}") from err
         try:
@@ -104,10 +100,8 @@ def export_model(
             raise ExportError(f"cannot check the {fmt} export: {err.name} is not installed") from None
         difference = float(np.abs(np.asarray(exported) - expected).max())
         if not difference <= TOLERANCE:
-            raise ExportError(
-                f"the {fmt} export predicts differently from the Keras model "
-                f"(largest difference {difference:.2e})"
-            )
+            raise ExportError(f"the {fmt} export predicts differently from the Keras model "
+                              f"(largest difference {difference:.2e})")
         _replace(staged, output)
         return difference
     finally:
