@@ -41,16 +41,13 @@ def save_model(model: keras.Model, config: Config) -> dict[str, Path]:
     return written
 
 
-class _DropHdf5Notice(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "HDF5 file via `model.save()`" not in record.getMessage()
-
-
 @contextlib.contextmanager
 def _quiet_legacy_hdf5_notice() -> Iterator[None]:
     """Drop Keras' "HDF5 is legacy" notice while saving: the .h5 is written on purpose."""
+    def notice(record: logging.LogRecord) -> bool:
+        return "HDF5 file via `model.save()`" not in record.getMessage()
+
     absl = logging.getLogger("absl")
-    notice = _DropHdf5Notice()
     absl.addFilter(notice)
     try:
         yield
@@ -68,12 +65,9 @@ def load_model(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> keras.Model
     """Load a .keras or .h5 model of built-in layers, running no code from it (`ModelFileError`)."""
     path = Path(path)
     check_model_archive(path, limits)  # a regular .keras or .h5 file within the caps, a sound zip
-    config = _read_model_config(path)
-    code = _code_in(config)
-    if code is not None:
+    if (code := _code_in(_read_model_config(path))) is not None:
         raise ModelFileError(
-            path,
-            f"refused: it holds {code}, and loading it would run that code. Only models made of "
+            path, f"refused: it holds {code}, and loading it would run that code. Only models made of "
             "Keras' built-in layers are loaded (a model saved by this project is one)",
         )
     try:
