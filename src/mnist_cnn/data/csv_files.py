@@ -75,9 +75,7 @@ def _unpack_zip(path: Path, packed: bytes, limits: Limits) -> bytes | bytearray:
             csvs = [m for m in members if m.filename.lower().endswith((".csv", ".csv.gz"))]
             if len(csvs) != 1:
                 names = ", ".join(m.filename for m in members) or "nothing"
-                raise CSVFormatError(
-                    path, f"a .zip must hold exactly one CSV file; this one holds {names}"
-                )
+                raise CSVFormatError(path, f"a .zip must hold exactly one CSV file; this one holds {names}")
             inner = _read_member(path, archive, csvs[0], limits)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         if isinstance(err, InputFileError):  # ours: a CSVFormatError or a LimitError, as it is

@@ -96,9 +96,7 @@ def _parse_body_numpy(body: bytes, num_fields: int) -> np.ndarray | None:
     return values if digits_parsed == digits_in_text else None
 
 
-def _check_ranges(
-    values: np.ndarray, layout: Layout, path: str | os.PathLike, first_body_line: int
-) -> None:
+def _check_ranges(values: np.ndarray, layout: Layout, path: str | os.PathLike, first_body_line: int) -> None:
     """Raise for the first label outside 0-9 or pixel outside 0-255, in file order."""
     label_max = NUM_CLASSES - 1
     if values.max() <= 255 and not (layout.has_label and values[:, 0].max() > label_max):

@@ -60,9 +60,7 @@ def _reject_non_text(text: bytes, path: str | os.PathLike) -> None:
             raise CSVFormatError(path, f"is {what}, not a text CSV")
     stripped = head.lstrip().lower()
     if stripped.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
-        raise CSVFormatError(
-            path, "is an HTML/XML page, not a CSV (a download that returned a web page?)"
-        )
+        raise CSVFormatError(path, "is an HTML/XML page, not a CSV (a download that returned a web page?)")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 4 and b"\x00" not in head[0::2]
                                                         and head[1::2].count(0) > len(head) // 4):
         raise CSVFormatError(
@@ -120,9 +118,7 @@ def read_layout(first_line: bytes, path: str | os.PathLike) -> Layout:
             if has_label
             else (f"{NUM_PIXELS} pixel columns (or 'label' first and {NUM_PIXELS} pixels)")
         )
-        raise CSVFormatError(
-            path, f"header has {len(names)} columns; expected {expected}: {what}", line=1
-        )
+        raise CSVFormatError(path, f"header has {len(names)} columns; expected {expected}: {what}", line=1)
     if "label" in (n.lower() for n in names[1:]):
         raise CSVFormatError(path, "header has a 'label' column that is not the first", line=1)
     return Layout(has_label=has_label, column_names=names)

@@ -38,9 +38,7 @@ def predict_probabilities(model, images: np.ndarray, batch_size: int = PREDICT_B
     return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def expected_calibration_error(
-    probabilities: np.ndarray, labels: np.ndarray, bins: int = 15
-) -> float:
+def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """ECE: the sample-weighted mean gap between confidence and accuracy over equal-width bins."""
     table = reliability_table(probabilities, labels, bins)
     total = table["count"].sum()
@@ -70,9 +68,7 @@ def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
         return np.diag(matrix) / matrix.sum(axis=1)
 
 
-def roc_auc_per_class(
-    labels: np.ndarray, probabilities: np.ndarray
-) -> tuple[list[float], float, float]:
+def roc_auc_per_class(labels: np.ndarray, probabilities: np.ndarray) -> tuple[list[float], float, float]:
     """One-vs-rest AUC per class, their macro mean (absent classes skipped), and the micro average."""
     from sklearn.metrics import roc_auc_score  # here, not at the top: see compute_metrics
 

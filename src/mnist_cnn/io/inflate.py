@@ -84,9 +84,7 @@ def read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_size: i
     return out
 
 
-def check_zip_directory(
-    handle: IO[bytes], path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS
-) -> None:
+def check_zip_directory(handle: IO[bytes], path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> None:
     """Refuse a zip with more than `limits.archive_members` entries, from its end record alone."""
     handle.seek(0, os.SEEK_END)
     size = handle.tell()

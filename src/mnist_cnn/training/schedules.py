@@ -24,9 +24,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         warm = max(1.0, self.warmup * self.total_steps)
         rise = self.peak * (0.1 + 0.9 * step / warm)
         progress = keras.ops.clip((step - warm) / max(1.0, self.total_steps - warm), 0.0, 1.0)
-        fall = self.peak * (
-            self.floor + (1 - self.floor) * 0.5 * (1 + keras.ops.cos(math.pi * progress))
-        )
+        fall = self.peak * (self.floor + (1 - self.floor) * 0.5 * (1 + keras.ops.cos(math.pi * progress)))
         return keras.ops.where(step < warm, rise, fall)
 
     def get_config(self) -> dict:
