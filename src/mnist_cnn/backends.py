@@ -30,9 +30,8 @@ def choose_backend() -> str | None:
     """Set KERAS_BACKEND to JAX or PyTorch where none was chosen and Keras' default is missing.
 
     keras.json is no choice: Keras writes "tensorflow" there on first run. Returns what it set."""
-    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
-        return None
-    if _installed(_configured_in_keras_json() or "tensorflow"):
+    chosen = "KERAS_BACKEND" in os.environ or "keras" in sys.modules
+    if chosen or _installed(_configured_in_keras_json() or "tensorflow"):
         return None
     for name in ("jax", "torch"):
         if _installed(name):

@@ -41,13 +41,9 @@ def _without_inert(get_config, inert: dict[str, Any]):
     def get_config_without_inert(self):
         config = get_config(self)
         return {key: value for key, value in config.items()
-                if not (key in inert and _same(value, inert[key]))}
+                if not (key in inert and type(value) is type(inert[key]) and value == inert[key])}
 
     return get_config_without_inert
-
-
-def _same(value: Any, default: Any) -> bool:
-    return type(value) is type(default) and value == default
 
 
 @contextlib.contextmanager
