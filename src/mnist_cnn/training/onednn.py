@@ -17,8 +17,6 @@ VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 _SET_BY_PACKAGE = "MNIST_CNN_SET_ONEDNN_OPTS"
 # CPU flags (as /proc/cpuinfo names them) on which TensorFlow turns oneDNN's kernels on by itself
 TENSORFLOW_DEFAULT_ON_FLAGS = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
-_TRUE = ("1", "true")
-_FALSE = ("0", "false")
 
 
 def choose_onednn() -> None:
@@ -93,7 +91,7 @@ def run_with_onednn(setting: str) -> None:
             return  # in time: TensorFlow reads it when it loads
     else:
         os.environ.pop(_SET_BY_PACKAGE, None)  # asked for by name: the reason is the environment
-        if os.environ.get(VARIABLE, "").lower() in (_TRUE if wanted == "1" else _FALSE):
+        if os.environ.get(VARIABLE, "").lower() in (("1", "true") if wanted == "1" else ("0", "false")):
             return
         os.environ[VARIABLE] = wanted
     os.execv(sys.executable, [sys.executable, *sys.argv])

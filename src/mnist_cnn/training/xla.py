@@ -10,10 +10,6 @@ import keras
 from mnist_cnn.config import Config
 from mnist_cnn.training.devices import Placement
 
-_WARP_HAS_NO_XLA_KERNEL = (
-    "the augmentation's warp (TensorFlow's ImageProjectiveTransformV3) has no XLA kernel"
-)
-
 
 def choose_xla(config: Config, placement: Placement) -> tuple[bool, str]:
     """(whether to compile the training step, why) for `config.xla` on `placement` and the backend.
@@ -25,16 +21,14 @@ def choose_xla(config: Config, placement: Placement) -> tuple[bool, str]:
     if config.xla == "on" and augments_on_tensorflow:
         raise ValueError("xla=on cannot train an augmented network on TensorFlow: the augmentation's "
                          "warp has no XLA kernel there; set xla=auto (or off), or augment=false")
-    if config.xla == "on":
-        return True, "set in the configuration"
-    if config.xla == "off":
-        return False, "set in the configuration"
+    if config.xla in ("on", "off"):
+        return config.xla == "on", "set in the configuration"
     if backend == "jax":
         return True, "JAX compiles the step with XLA (op by op it would run many times slower)"
     if backend != "tensorflow":
         return False, f"Keras' compiled step on {backend} (torch.compile) is not measured here"
     if augments_on_tensorflow:
-        return False, _WARP_HAS_NO_XLA_KERNEL
+        return False, "the augmentation's warp (TensorFlow's ImageProjectiveTransformV3) has no XLA kernel"
     if config.deterministic:
         return False, "op determinism is on, and XLA does not promise deterministic kernels"
     if placement.kind == "tpu":
