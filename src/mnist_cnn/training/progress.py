@@ -60,14 +60,8 @@ class ProgressCallback(keras.callbacks.Callback):
 
     The rate excludes each epoch's first call (tracing); the time left assumes the last whole epoch."""
 
-    def __init__(
-        self,
-        sink: Callable[[Progress], Any],
-        epochs: int,
-        steps: int,
-        history: list[dict[str, float]],
-        min_interval: float = 0.25,
-    ) -> None:
+    def __init__(self, sink: Callable[[Progress], Any], epochs: int, steps: int,
+                 history: list[dict[str, float]], min_interval: float = 0.25) -> None:
         super().__init__()
         self.sink, self.epochs, self.steps, self.history = sink, epochs, steps, history
         self.min_interval = min_interval
@@ -109,9 +103,7 @@ class ProgressCallback(keras.callbacks.Callback):
 
     def _progress(self, step, now, per_epoch, left_epoch, rate, ended=False) -> Progress:
         to_come = self.epochs - self._epoch
-        left = None
-        if left_epoch is not None and per_epoch is not None:
-            left = left_epoch + to_come * per_epoch
+        left = None if left_epoch is None or per_epoch is None else left_epoch + to_come * per_epoch
         return Progress(self._epoch, self.epochs, step, self.steps, now - self._began, per_epoch,
                         left_epoch, left, rate, epoch_ended=ended,
                         history=tuple(self.history) if ended else ())

@@ -12,8 +12,7 @@ from mnist_cnn.training.result import TrainResult
 
 
 def multiply_adds(model: keras.Model) -> int:
-    """Multiply-adds of one image's forward pass through `model`'s Conv2D and Dense layers, nested included.
-    """
+    """Multiply-adds of one image's forward pass through `model`'s Conv2D and Dense layers, nested too."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.Model):
@@ -37,12 +36,8 @@ def training_work(
     whole = whole_batches and takes_whole_batches(train_images, batch_size)
     per_epoch = (train_images // batch_size) * batch_size if whole else train_images
     images_seen = epochs_run * per_epoch
-    return {
-        "multiply_adds_per_image": per_image,
-        "images_seen": images_seen,
-        "epochs": epochs_run,
-        "multiply_adds_seen": per_image * images_seen,
-    }
+    return {"multiply_adds_per_image": per_image, "images_seen": images_seen, "epochs": epochs_run,
+            "multiply_adds_seen": per_image * images_seen}
 
 
 def result_work(result: TrainResult, train_images: int, batch_size: int) -> dict[str, Any]:
