@@ -30,17 +30,6 @@ class Calibration:
     log_loss_after: float
 
 
-def logits_model(classifier: keras.Model) -> keras.Model:
-    """The classifier up to its `logits` layer (before any temperature and the softmax)."""
-    logits = classifier.get_layer(LOGITS).output
-    return keras.Model(classifier.inputs, logits, name="logits_of_" + classifier.name)
-
-
-def predict_logits(classifier: keras.Model, inputs: np.ndarray) -> np.ndarray:
-    """Logits (N, classes), float64, for float model inputs (N, 28, 28, 1)."""
-    return predict_fixed(logits_model(classifier), inputs).astype(np.float64)
-
-
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of logits / temperature, computed stably."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
@@ -66,12 +55,8 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) == 0:
         raise ValueError("calibration needs at least one labelled image (the validation split is empty)")
-    found = minimize_scalar(
-        lambda log_t: temperature_log_loss(logits, labels, math.exp(log_t)),
-        bounds=_LOG_T_BOUNDS,
-        method="bounded",
-        options={"xatol": 1e-6},
-    )
+    found = minimize_scalar(lambda log_t: temperature_log_loss(logits, labels, math.exp(log_t)),
+                            bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6})
     return float(math.exp(found.x))
 
 
@@ -91,13 +76,12 @@ def calibrate(
     classifier: keras.Model, inputs: np.ndarray, labels: np.ndarray, fitted_on: str = "validation"
 ) -> tuple[keras.Model, Calibration]:
     """Fit a temperature on (`inputs`, `labels`) and return the calibrated model and the record."""
-    logits = predict_logits(classifier, inputs)
+    # the classifier up to its logits, before any temperature and the softmax
+    up_to_logits = keras.Model(classifier.inputs, classifier.get_layer(LOGITS).output,
+                               name=f"logits_of_{classifier.name}")
+    logits = predict_fixed(up_to_logits, inputs).astype(np.float64)
     temperature = fit_temperature(logits, labels)
-    record = Calibration(
-        temperature=temperature,
-        fitted_on=fitted_on,
-        samples=len(labels),
-        log_loss_before=temperature_log_loss(logits, labels, 1.0),
-        log_loss_after=temperature_log_loss(logits, labels, temperature),
-    )
+    record = Calibration(temperature=temperature, fitted_on=fitted_on, samples=len(labels),
+                         log_loss_before=temperature_log_loss(logits, labels, 1.0),
+                         log_loss_after=temperature_log_loss(logits, labels, temperature))
     return with_temperature(classifier, temperature), record
