@@ -29,10 +29,8 @@ def predict_fixed(model, inputs: np.ndarray, batch_size: int = PREDICT_BATCH) ->
 
 def predict_probabilities(model, images: np.ndarray, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Class probabilities (N, classes) for uint8 images (N, 28, 28), converted a chunk at a time."""
-    chunks = [
-        predict_fixed(model, to_model_input(images[start : start + PREDICT_CHUNK]), batch_size)
-        for start in range(0, len(images), PREDICT_CHUNK)
-    ]
+    chunks = [predict_fixed(model, to_model_input(images[start : start + PREDICT_CHUNK]), batch_size)
+              for start in range(0, len(images), PREDICT_CHUNK)]
     if not chunks:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.concatenate(chunks).astype(np.float32, copy=False)
@@ -74,13 +72,9 @@ def roc_auc_per_class(labels: np.ndarray, probabilities: np.ndarray) -> tuple[li
 
     classes = probabilities.shape[1]
     onehot = np.eye(classes)[labels]
-    per_class = []
-    for c in range(classes):
-        positives = onehot[:, c].sum()
-        if positives == 0 or positives == len(labels):
-            per_class.append(float("nan"))
-        else:
-            per_class.append(float(roc_auc_score(onehot[:, c], probabilities[:, c])))
+    # a class every label or no label has gives no AUC
+    per_class = [float(roc_auc_score(onehot[:, c], probabilities[:, c]))
+                 if 0 < onehot[:, c].sum() < len(labels) else float("nan") for c in range(classes)]
     macro = float(np.nanmean(per_class)) if not np.all(np.isnan(per_class)) else float("nan")
     micro = float(roc_auc_score(onehot.ravel(), probabilities.ravel()))
     return per_class, macro, micro
@@ -96,13 +90,8 @@ def most_confused_pairs(matrix: np.ndarray, class_names, top: int = 10) -> list[
         true, pred = np.unravel_index(flat, off.shape)
         if off[true, pred] == 0:
             break
-        pairs.append(
-            {
-                "true": class_names[true],
-                "predicted": class_names[pred],
-                "count": int(off[true, pred]),
-            }
-        )
+        pairs.append({"true": class_names[true], "predicted": class_names[pred],
+                      "count": int(off[true, pred])})
     return pairs
 
 
@@ -150,14 +139,8 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
     classes = list(range(len(class_names)))
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions, labels=classes)
-    report = classification_report(
-        labels,
-        predictions,
-        labels=classes,
-        target_names=list(class_names),
-        output_dict=True,
-        zero_division=0,
-    )
+    report = classification_report(labels, predictions, labels=classes, target_names=list(class_names),
+                                   output_dict=True, zero_division=0)
     per_class_auc, macro_auc, micro_auc = roc_auc_per_class(labels, probabilities)
     present = [name for name in class_names if report[name]["support"] > 0]
     return {
