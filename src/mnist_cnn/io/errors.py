@@ -20,20 +20,11 @@ class InputFileError(ValueError):
 class CSVFormatError(InputFileError):
     """A CSV that cannot be used: the file, the line and column where they apply, and the reason."""
 
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        reason: str,
-        line: int | None = None,
-        column: int | None = None,
-    ) -> None:
-        self.line = line
-        self.column = column
-        where = ""
-        if line is not None:
-            where += f": line {line}"
-        if column is not None:
-            where += f", column {column}"
+    def __init__(self, path: str | os.PathLike, reason: str, line: int | None = None,
+                 column: int | None = None) -> None:
+        self.line, self.column = line, column
+        where = f": line {line}" if line is not None else ""
+        where += f", column {column}" if column is not None else ""
         super().__init__(path, reason, where)
 
 
@@ -48,19 +39,9 @@ class ModelFileError(InputFileError):
 class LimitError(InputFileError):
     """A file over cap `limit` (value `cap`); `value` is what it had, None where work stopped at the cap."""
 
-    def __init__(
-        self,
-        path: str | os.PathLike,
-        reason: str,
-        where: str = "",
-        *,
-        limit: str = "",
-        cap: int | None = None,
-        value: int | None = None,
-    ) -> None:
-        self.limit = limit
-        self.cap = cap
-        self.value = value
+    def __init__(self, path: str | os.PathLike, reason: str, where: str = "", *, limit: str = "",
+                 cap: int | None = None, value: int | None = None) -> None:
+        self.limit, self.cap, self.value = limit, cap, value
         super().__init__(path, reason, where)
 
 

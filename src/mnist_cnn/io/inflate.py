@@ -105,10 +105,6 @@ def check_zip_directory(handle: IO[bytes], path: str | os.PathLike, limits: Limi
     if directory_bytes > limits.archive_members * ZIP_DIRECTORY_BYTES_PER_MEMBER:
         raise limits.exceeded(
             "archive_members", path,
-            f"has a {_size(directory_bytes)} directory, more than "
+            f"has a {format_quantity(directory_bytes, 'bytes')} directory, more than "
             f"{ZIP_DIRECTORY_BYTES_PER_MEMBER:,} bytes for each of the members the cap allows",
         )
-
-
-def _size(value: int) -> str:
-    return format_quantity(value, "bytes")
