@@ -33,9 +33,8 @@ def stratified_split(
 
     if val_size <= 0:
         return images, labels, images[:0], labels[:0]
-    train_x, val_x, train_y, val_y = train_test_split(
-        images, labels, test_size=val_size, stratify=labels, random_state=seed
-    )
+    train_x, val_x, train_y, val_y = train_test_split(images, labels, test_size=val_size, stratify=labels,
+                                                      random_state=seed)
     return train_x, train_y, val_x, val_y
 
 
@@ -69,11 +68,8 @@ def check_labels(path: str | os.PathLike, labels: np.ndarray, num_classes: int) 
     """Raise for the first label that names none of `num_classes` classes."""
     if labels.size and labels.max() >= num_classes:
         row = int(np.argmax(labels >= num_classes))
-        raise CSVFormatError(
-            path,
-            f"label {labels[row]} in data row {row + 1} has no class name (class_names lists {num_classes})",
-            column=1,
-        )
+        raise CSVFormatError(path, f"label {labels[row]} in data row {row + 1} has no class name "
+                             f"(class_names lists {num_classes})", column=1)
 
 
 def load_dataset(config, *, limits: Limits = DEFAULT_LIMITS) -> Dataset:

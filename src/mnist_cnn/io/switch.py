@@ -68,7 +68,6 @@ def _rename_all(pairs: list[tuple[Path, Path]], journal: Path) -> list[Path]:
 
 
 def _read_journal(journal: Path) -> list[tuple[Path, Path]]:
-
     damaged = "is not a switch-over journal this package wrote; delete it to keep the files as they are"
     data = read_regular_file(journal, JOURNAL_MAX_BYTES, "a switch-over journal")
     try:
@@ -83,13 +82,9 @@ def _read_journal(journal: Path) -> list[tuple[Path, Path]]:
 
 
 def _fsync_directory(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # some file systems cannot sync a directory; the renames happened
         descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some file systems cannot sync a directory; the renames still happened
-    finally:
-        os.close(descriptor)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
