@@ -94,7 +94,9 @@ def test_notebook_runs_end_to_end_with_the_smoke_profile(tmp_path):
     assert {p.stem for p in (tmp_path / "figures").glob("*.png")} == FIGURES
     metrics = json.loads((tmp_path / "models" / "metrics.json").read_text())
     assert metrics["profile"] == "smoke" and metrics["test_samples"] == 1000
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    # smoke, 2 epochs, measured with `mnist-cnn train`: seed 42 0.862 (TensorFlow), 0.838 (JAX), 0.859
+    # (PyTorch); seeds 43 and 44 on TensorFlow 0.848 and 0.811. Chance is 0.1
+    assert metrics["test_accuracy"] >= 0.78
     assert set(metrics["data_checksums"]) == {"mnist_train.csv.gz", "mnist_test.csv.gz"}
     for name in ("mnist_cnn.keras", "mnist_cnn.h5", "history.csv"):
         assert (tmp_path / "models" / name).stat().st_size > 0
