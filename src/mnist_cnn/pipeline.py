@@ -56,17 +56,14 @@ class Run:
         return self.evaluation.metrics if self.evaluation is not None else {}
 
 
-def load(
-    config: Config, limits: Limits = DEFAULT_LIMITS, report: Callable[[str], None] | None = None
-) -> Run:
+def load(config: Config, limits: Limits = DEFAULT_LIMITS, report: Callable[[str], None] | None = None) -> Run:
     """Read and split the config's CSVs within `limits`; the test CSV needs labels to score the run."""
     if report is not None:
         report(f"reading {config.train_path} and {config.test_path}: every cell is checked")
     dataset = load_dataset(config, limits=limits)
     if dataset.test_y is None:
-        raise CSVFormatError(
-            config.test_path, "the test CSV has no label column, so the run cannot be scored"
-        )
+        raise CSVFormatError(config.test_path,
+                             "the test CSV has no label column, so the run cannot be scored")
     return Run(config, dataset)
 
 
@@ -79,10 +76,8 @@ def fit(run: Run, report: Callable[[str], None] | None = None, fresh: bool = Fal
 
 def calibrate_model(run: Run) -> Calibration:
     """Fit the temperature on the validation split (never the test split) and fold it into the model."""
-    dataset = run.dataset
-    run.model, run.calibration = calibrate(
-        run.result.model, to_model_input(dataset.val_x), dataset.val_y, fitted_on="validation"
-    )
+    val_x, val_y = to_model_input(run.dataset.val_x), run.dataset.val_y
+    run.model, run.calibration = calibrate(run.result.model, val_x, val_y, fitted_on="validation")
     return run.calibration
 
 
@@ -96,10 +91,9 @@ def evaluate_model(run: Run) -> ev.Evaluation:
         run.evaluation.metrics["members"] = member_records(run)
     if run.calibration is not None:
         before = ev.predict_probabilities(run.result.model, dataset.test_x)
-        run.evaluation.uncalibrated = before
-        run.evaluation.metrics["calibration"] = calibration_record(
-            run.calibration, before, run.evaluation.probabilities, dataset.test_y
-        )
+        run.evaluation.uncalibrated, after = before, run.evaluation.probabilities
+        metrics = run.evaluation.metrics
+        metrics["calibration"] = calibration_record(run.calibration, before, after, dataset.test_y)
     return run.evaluation
 
 
@@ -119,9 +113,8 @@ def member_records(run: Run) -> list[dict[str, Any]]:
     return records
 
 
-def calibration_record(
-    calibration: Calibration, before: np.ndarray, after: np.ndarray, labels: np.ndarray
-) -> dict[str, Any]:
+def calibration_record(calibration: Calibration, before: np.ndarray, after: np.ndarray,
+                       labels: np.ndarray) -> dict[str, Any]:
     """The temperature and what it did: log loss on validation, ECE and log loss on the test set."""
     return {
         "temperature": calibration.temperature,
@@ -193,13 +186,8 @@ def report_figures(run: Run) -> dict[str, Any]:
     return plots.report_figures(run.result.history, run.evaluation, run.dataset.test_x, seed=run.config.seed)
 
 
-def run(
-    config: Config,
-    report: Callable[[str], None] | None = None,
-    fresh: bool = False,
-    limits: Limits = DEFAULT_LIMITS,
-    progress: Callable[[Progress], None] | None = None,
-) -> Run:
+def run(config: Config, report: Callable[[str], None] | None = None, fresh: bool = False,
+        limits: Limits = DEFAULT_LIMITS, progress: Callable[[Progress], None] | None = None) -> Run:
     """A whole training run: load, train, calibrate, evaluate, save, and write every figure.
 
     `report` receives one line at a time, `progress` a `Progress` within each epoch."""
