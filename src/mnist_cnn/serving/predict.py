@@ -23,22 +23,14 @@ class Prediction:
         return f"{self.source}: {self.label} ({self.confidence:.1%}; top 3: {others})"
 
 
-def predict_digits(
-    model, images: np.ndarray, class_names, sources: list[str] | None = None, top: int = 3
-) -> list[Prediction]:
+def predict_digits(model, images: np.ndarray, class_names, sources: list[str] | None = None,
+                   top: int = 3) -> list[Prediction]:
     """Predict uint8 (N, 28, 28) images: one `Prediction` each."""
     probabilities = predict_probabilities(model, images)
     class_names = tuple(class_names)
     sources = sources if sources is not None else [f"#{i + 1}" for i in range(len(images))]
     predictions = []
     for source, row in zip(sources, probabilities, strict=True):
-        order = np.argsort(row)[::-1][:top]
-        predictions.append(
-            Prediction(
-                str(source),
-                class_names[order[0]],
-                float(row[order[0]]),
-                tuple((class_names[i], float(row[i])) for i in order),
-            )
-        )
+        best = tuple((class_names[i], float(row[i])) for i in np.argsort(row)[::-1][:top])
+        predictions.append(Prediction(str(source), best[0][0], best[0][1], best))
     return predictions

@@ -13,15 +13,8 @@ from mnist_cnn.io.files import atomic_write, check_writable_target
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 
 
-def write_submission(
-    model,
-    csv_path: str | os.PathLike,
-    output: str | os.PathLike,
-    class_names,
-    *,
-    limits: Limits = DEFAULT_LIMITS,
-    images: np.ndarray | None = None,
-) -> int:
+def write_submission(model, csv_path: str | os.PathLike, output: str | os.PathLike, class_names, *,
+                     limits: Limits = DEFAULT_LIMITS, images: np.ndarray | None = None) -> int:
     """Predict every image of an MNIST-style CSV and write a Kaggle submission; return the rows.
 
     `ImageId,Label`, ImageId from 1, written atomically; a read-only `output` is refused first."""
