@@ -191,12 +191,6 @@ def _suggest(cap: int, value: int | None, unit: str) -> str:
     new = cap * 2
     while value is not None and new < value:
         new *= 2
-    if unit == "bytes":
-        for suffix, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-            if new % size == 0:
-                return f"{new // size}{suffix}"
-        return str(new)
-    for suffix, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if new % size == 0:
-            return f"{new // size}{suffix}"
-    return str(new)
+    binary, decimal = (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)), (("G", 10**9), ("M", 10**6), ("K", 10**3))
+    steps = binary if unit == "bytes" else decimal
+    return next((f"{new // size}{suffix}" for suffix, size in steps if new % size == 0), str(new))
