@@ -120,14 +120,8 @@ def _range_reason(layout: Layout, col: int, text: str) -> str:
     return f"pixel value {text} in column {layout.column_title(col)} is outside 0-255"
 
 
-def _parse_body_slow(
-    text: bytes | bytearray,
-    span: tuple[int, int],
-    rows: int,
-    layout: Layout,
-    path: str | os.PathLike,
-    first_body_line: int,
-) -> np.ndarray:
+def _parse_body_slow(text: bytes | bytearray, span: tuple[int, int], rows: int, layout: Layout,
+                     path: str | os.PathLike, first_body_line: int) -> np.ndarray:
     """Parse line by line into a preallocated int16 table, raising for the first bad line."""
     expected = layout.num_fields
     values = np.empty((rows, expected), dtype=np.int16)

@@ -31,15 +31,9 @@ _KINDS = (
 )
 
 
-def check_regular_file(
-    path: str | os.PathLike,
-    cap: str | int,
-    what: str,
-    *,
-    limits: Limits = DEFAULT_LIMITS,
-    error: type[InputFileError] = InputFileError,
-    also: tuple[str, ...] = (),
-) -> os.stat_result:
+def check_regular_file(path: str | os.PathLike, cap: str | int, what: str, *, limits: Limits = DEFAULT_LIMITS,
+                       error: type[InputFileError] = InputFileError,
+                       also: tuple[str, ...] = ()) -> os.stat_result:
     """`stat` of `path` if a regular file within `cap`; else `error` or `LimitError`, naming `what`."""
     try:
         info = os.stat(path)
@@ -56,15 +50,8 @@ def check_regular_file(
     return info
 
 
-def read_regular_file(
-    path: str | os.PathLike,
-    cap: str | int,
-    what: str,
-    *,
-    limits: Limits = DEFAULT_LIMITS,
-    error: type[InputFileError] = InputFileError,
-    also: tuple[str, ...] = (),
-) -> bytes:
+def read_regular_file(path: str | os.PathLike, cap: str | int, what: str, *, limits: Limits = DEFAULT_LIMITS,
+                      error: type[InputFileError] = InputFileError, also: tuple[str, ...] = ()) -> bytes:
     """Read a regular file within `cap` in one bounded read, rechecked through its descriptor."""
     size = check_regular_file(path, cap, what, limits=limits, error=error, also=also).st_size
     try:

@@ -118,15 +118,8 @@ class Limits:
                 raise ValueError(f"limit {name}: {err}") from None
         return dataclasses.replace(self, **changes)
 
-    def exceeded(
-        self,
-        name: str,
-        path: str | os.PathLike,
-        found: str,
-        *,
-        value: int | None = None,
-        also: Iterable[str] = (),
-    ) -> LimitError:
+    def exceeded(self, name: str, path: str | os.PathLike, found: str, *, value: int | None = None,
+                 also: Iterable[str] = ()) -> LimitError:
         """The `LimitError` for `path` over cap `name`; `found` says what it had, `also` caps met next."""
         cap = getattr(self, name)
         also = [n for n in also if value is None or value > getattr(self, n)]

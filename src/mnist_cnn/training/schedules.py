@@ -42,10 +42,7 @@ def learning_rate(config: Config, steps_per_epoch: int):
     if config.schedule == "onecycle":
         return OneCycle(config.learning_rate, total)
     if config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            config.learning_rate * 0.1,
-            decay_steps=total,
-            warmup_target=config.learning_rate,
-            warmup_steps=steps_per_epoch,
-        )
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate * 0.1, decay_steps=total,
+                                                      warmup_target=config.learning_rate,
+                                                      warmup_steps=steps_per_epoch)
     return config.learning_rate
