@@ -111,8 +111,7 @@ def _verify_listed_checksum(path: Path, digest: str) -> None:
     expected = read_checksums(sums_file).get(path.name)
     if expected is not None and expected != digest:
         raise CSVFormatError(
-            path,
-            f"checksum mismatch: {sums_file.name} lists sha256 {expected[:12]}..., the file has "
+            path, f"checksum mismatch: {sums_file.name} lists sha256 {expected[:12]}..., the file has "
             f"{digest[:12]}...; the file has changed (restore it, or update {sums_file.name} "
             "if the change is intended)",
         )

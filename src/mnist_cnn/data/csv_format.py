@@ -106,12 +106,8 @@ def _check_ranges(values: np.ndarray, layout: Layout, path: str | os.PathLike, f
         limits[0] = label_max
     bad = values > limits
     row, col = np.unravel_index(np.argmax(bad), bad.shape)
-    raise CSVFormatError(
-        path,
-        _range_reason(layout, int(col), str(values[row, col])),
-        line=first_body_line + int(row),
-        column=int(col) + 1,
-    )
+    raise CSVFormatError(path, _range_reason(layout, int(col), str(values[row, col])),
+                         line=first_body_line + int(row), column=int(col) + 1)
 
 
 def _range_reason(layout: Layout, col: int, text: str) -> str:

@@ -97,12 +97,8 @@ def read_layout(first_line: bytes, path: str | os.PathLike) -> Layout:
         # all numeric: no header row; the field count says whether a label leads
         if len(fields) in (NUM_PIXELS, NUM_PIXELS + 1):
             return Layout(has_label=len(fields) == NUM_PIXELS + 1, column_names=None)
-        raise CSVFormatError(
-            path,
-            f"has {len(fields)} fields; expected {NUM_PIXELS + 1} (label + {NUM_PIXELS} pixels) "
-            f"or {NUM_PIXELS} (pixels only)",
-            line=1,
-        )
+        raise CSVFormatError(path, f"has {len(fields)} fields; expected {NUM_PIXELS + 1} (label + "
+                             f"{NUM_PIXELS} pixels) or {NUM_PIXELS} (pixels only)", line=1)
     try:
         names = tuple(f.decode("utf-8").strip().strip('"').strip() for f in fields)
     except UnicodeDecodeError:
