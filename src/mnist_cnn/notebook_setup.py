@@ -35,12 +35,9 @@ class NotebookPlace:
         return f"{installed}working in {self.root.name} | {where}{drive}"
 
 
-def enter_project(
-    colab_repo: Path | None,
-    use_drive: bool = False,
-    drive_dir: str | Path = "/content/drive/MyDrive/mnist-cnn",
-    mount: Callable[[str], None] | None = None,
-) -> NotebookPlace:
+def enter_project(colab_repo: Path | None, use_drive: bool = False,
+                  drive_dir: str | Path = "/content/drive/MyDrive/mnist-cnn",
+                  mount: Callable[[str], None] | None = None) -> NotebookPlace:
     """Make the kernel ready: install on Colab, step into the repository, mount Drive with `use_drive`."""
     installed = None
     if colab_repo is not None:

@@ -33,13 +33,10 @@ class LabelError:
 @functools.cache
 def read_label_errors(path: str | Path = LABEL_ERRORS_CSV) -> tuple[LabelError, ...]:
     """The reviewed label errors, as committed (read once per process)."""
+    columns = ("test_index", "given_label", "suggested_label",  # LabelError's fields, in order
+               "reviewers_for_given", "reviewers_for_suggested", "reviewers_for_neither")
     with Path(path).open(newline="") as handle:
-        return tuple(
-            LabelError(int(row["test_index"]), int(row["given_label"]), int(row["suggested_label"]),
-                       int(row["reviewers_for_given"]), int(row["reviewers_for_suggested"]),
-                       int(row["reviewers_for_neither"]))
-            for row in csv.DictReader(handle)
-        )
+        return tuple(LabelError(*(int(row[name]) for name in columns)) for row in csv.DictReader(handle))
 
 
 def is_mnist_test_set(labels: np.ndarray) -> bool:
