@@ -53,9 +53,8 @@ def _gunzip(path: Path, packed: bytes | bytearray, cap: int, limits: Limits) -> 
     try:
         return gunzip(packed, cap)
     except TooLargeError:
-        raise limits.exceeded(
-            "csv_text_bytes", path, f"decompresses to more than {_size(cap)} of text"
-        ) from None
+        found = f"decompresses to more than {_size(cap)} of text"
+        raise limits.exceeded("csv_text_bytes", path, found) from None
     except ValueError as err:
         raise CSVFormatError(path, f"is not a valid gzip file ({err})") from None
 

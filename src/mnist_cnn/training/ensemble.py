@@ -52,7 +52,5 @@ def combine_members(members: list[TrainResult]) -> TrainResult:
     if len(members) == 1:
         return first
     model = average_members([m.model for m in members], name=first.model.name)
-    return dataclasses.replace(
-        first, model=model, train_seconds=sum(m.train_seconds for m in members),
-        epochs_run=sum(m.epochs_run for m in members), members=members,
-    )
+    return dataclasses.replace(first, model=model, train_seconds=sum(m.train_seconds for m in members),
+                               epochs_run=sum(m.epochs_run for m in members), members=members)
