@@ -167,23 +167,17 @@ def remove_stale_temporaries(target: str | os.PathLike) -> list[Path]:
 def disk_full_error(err: BaseException, target: Path, partial: Path) -> DiskFullError | None:
     """`err` as a `DiskFullError` naming `target` if the disk filled while writing `partial`, else None."""
     folder = target.parent
-    if not (_is_disk_full(err) or _nearly_full(folder)):
+    # ENOSPC or a quota, as the OS reports it or h5py wraps it
+    full = isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    if not (full or "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+            or _nearly_full(folder)):
         return None
     written = partial.stat().st_size if partial.exists() else 0
     partial.unlink(missing_ok=True)  # its bytes are what the message says is free again
     free = shutil.disk_usage(folder).free
     before, now = format_quantity(written, "bytes"), format_quantity(free, "bytes")
-    return DiskFullError(
-        target, f"no space left on the device: {before} written before it filled and {now} free in "
-        f"{folder}/ now; free space there and run again",
-    )
-
-
-def _is_disk_full(err: BaseException) -> bool:
-    """ENOSPC or a quota, as the OS reports it or h5py wraps it."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+    return DiskFullError(target, f"no space left on the device: {before} written before it filled and {now} "
+                                 f"free in {folder}/ now; free space there and run again")
 
 
 def _nearly_full(folder: Path) -> bool:
