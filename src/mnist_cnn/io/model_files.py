@@ -32,7 +32,6 @@ def check_model_archive(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS
         raise ModelFileError(path, "not a model file: expected a .keras or .h5 file")
     if path.suffix == ".h5":
         return
-    not_zip = "not a Keras model file (a .keras file is a zip archive; this is not)"
     try:
         with open_nonblocking(path) as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):  # swapped since the check above
@@ -43,7 +42,8 @@ def check_model_archive(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS
     except (zipfile.BadZipFile, EOFError, ValueError) as err:
         if isinstance(err, InputFileError):  # ours (a LimitError from the directory check), as it is
             raise
-        raise ModelFileError(path, not_zip) from None
+        reason = "not a Keras model file (a .keras file is a zip archive; this is not)"
+        raise ModelFileError(path, reason) from None
     except OSError as err:
         raise ModelFileError(path, f"cannot be read ({err.strerror or err})") from None
     limits.check("archive_members", len(members), path, "holds {value} members")
@@ -54,10 +54,8 @@ def check_model_archive(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS
         stored = max(1, member.compress_size)
         if member.file_size > RATIO_FLOOR_BYTES and member.file_size > limits.archive_ratio * stored:
             ratio = member.file_size // stored
-            found = (
-                f"has member {member.filename} declaring {format_quantity(member.file_size, 'bytes')} "
-                f"from {format_quantity(member.compress_size, 'bytes')} stored ({ratio:,} times)"
-            )
+            found = (f"has member {member.filename} declaring {format_quantity(member.file_size, 'bytes')} "
+                     f"from {format_quantity(member.compress_size, 'bytes')} stored ({ratio:,} times)")
             raise limits.exceeded("archive_ratio", path, found, value=ratio)
 
 
