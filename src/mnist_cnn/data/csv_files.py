@@ -64,13 +64,9 @@ def _unpack_zip(path: Path, packed: bytes, limits: Limits) -> bytes | bytearray:
     check_zip_directory(handle, path, limits)
     try:
         with zipfile.ZipFile(handle) as archive:
-            members = [
-                info
-                for info in archive.infolist()
-                if not info.is_dir()
-                and not info.filename.startswith("__MACOSX/")
-                and not Path(info.filename).name.startswith(".")
-            ]
+            members = [info for info in archive.infolist() if not info.is_dir()
+                       and not info.filename.startswith("__MACOSX/")
+                       and not Path(info.filename).name.startswith(".")]
             csvs = [m for m in members if m.filename.lower().endswith((".csv", ".csv.gz"))]
             if len(csvs) != 1:
                 names = ", ".join(m.filename for m in members) or "nothing"
