@@ -152,6 +152,9 @@ def test_two_devices_resume_exactly_and_train_what_one_trains(tmp_path, uninterr
     rates = {name: pd.read_csv(run / "models" / "history.csv")["learning_rate"].tolist()
              for name, run in runs.items()}
     assert rates["two"] == rates["one"] and len(rates["one"]) == 2
+    # not bit for bit (the gradients sum in another order), yet close: measured 4.8e-7 (seeds: 2.4 and more)
+    difference = largest_difference(saved_weights(runs["two"]), saved_weights(runs["one"]))
+    assert difference <= 1e-5, difference
 
 
 def test_every_backends_models_load_here_and_predict_as_they_did_there():
