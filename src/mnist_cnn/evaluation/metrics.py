@@ -152,14 +152,9 @@ def compute_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names) 
         "macro_f1": float(np.mean([report[name]["f1-score"] for name in present])) if present else 0.0,
         "classes_absent": [name for name in class_names if name not in present],
         "per_class": {
-            name: {
-                "precision": float(report[name]["precision"]),
-                "recall": float(report[name]["recall"]),
-                "f1": float(report[name]["f1-score"]),
-                "support": int(report[name]["support"]),
-                "accuracy": float(per_class_accuracy(matrix)[i]),
-                "roc_auc": per_class_auc[i],
-            }
+            name: {"precision": float(report[name]["precision"]), "recall": float(report[name]["recall"]),
+                   "f1": float(report[name]["f1-score"]), "support": int(report[name]["support"]),
+                   "accuracy": float(per_class_accuracy(matrix)[i]), "roc_auc": per_class_auc[i]}
             for i, name in enumerate(class_names)
         },
         "roc_auc_macro": macro_auc,
