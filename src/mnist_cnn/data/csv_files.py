@@ -23,9 +23,8 @@ CHECKSUM_FILE = "SHA256SUMS"
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def load_csv(
-    path: str | os.PathLike, *, limits: Limits = DEFAULT_LIMITS
-) -> tuple[np.ndarray, np.ndarray | None]:
+def load_csv(path: str | os.PathLike, *,
+             limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, np.ndarray | None]:
     """Read an MNIST-style CSV into uint8 images (N, 28, 28) and int64 labels (N,) or None.
 
     A `SHA256SUMS` beside `path` that lists the file must match. Raises `CSVFormatError` or `LimitError`."""

@@ -23,9 +23,8 @@ _ROW_END = b",-1,"  # marker that replaces each newline; no valid cell can be ne
 _DIGITS_AND_SEPARATORS = b"0123456789,\n"
 
 
-def parse_csv_bytes(
-    text: bytes | bytearray, path: str | os.PathLike = "<bytes>", *, limits: Limits = DEFAULT_LIMITS
-) -> tuple[np.ndarray, np.ndarray | None]:
+def parse_csv_bytes(text: bytes | bytearray, path: str | os.PathLike = "<bytes>", *,
+                    limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, np.ndarray | None]:
     """Parse an MNIST-style CSV's decompressed bytes; `path` names it in errors.
 
     Raises `CSVFormatError` for a bad header, row or cell, `LimitError` over `limits.csv_rows`."""

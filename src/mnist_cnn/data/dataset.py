@@ -25,9 +25,8 @@ def one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
-def stratified_split(
-    images: np.ndarray, labels: np.ndarray, val_size: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def stratified_split(images: np.ndarray, labels: np.ndarray, val_size: int,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Seeded split keeping each class's share: (train_x, train_y, val_x, val_y)."""
     from sklearn.model_selection import train_test_split
 

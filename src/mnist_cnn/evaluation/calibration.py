@@ -72,9 +72,8 @@ def with_temperature(classifier: keras.Model, temperature: float) -> keras.Model
     return keras.Model(classifier.inputs, probabilities, name=classifier.name)
 
 
-def calibrate(
-    classifier: keras.Model, inputs: np.ndarray, labels: np.ndarray, fitted_on: str = "validation"
-) -> tuple[keras.Model, Calibration]:
+def calibrate(classifier: keras.Model, inputs: np.ndarray, labels: np.ndarray,
+              fitted_on: str = "validation") -> tuple[keras.Model, Calibration]:
     """Fit a temperature on (`inputs`, `labels`) and return the calibrated model and the record."""
     # the classifier up to its logits, before any temperature and the softmax
     up_to_logits = keras.Model(classifier.inputs, classifier.get_layer(LOGITS).output,

@@ -12,9 +12,8 @@ import numpy as np
 from mnist_cnn.evaluation.metrics import predict_probabilities
 
 
-def occlusion_map(
-    model, image: np.ndarray, patch: int = 6, stride: int = 2, fill: int = 0
-) -> tuple[np.ndarray, int]:
+def occlusion_map(model, image: np.ndarray, patch: int = 6, stride: int = 2,
+                  fill: int = 0) -> tuple[np.ndarray, int]:
     """The predicted class's probability drop per pixel (28, 28), over the patches hiding it, and the class.
 
     A patch of `fill` (0: black, erasing the strokes under it) slides over the uint8 `image` (28, 28).
