@@ -14,7 +14,6 @@ PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.Co
 def held_back(temp: Path, target: Path) -> bool:
     """True when an open switch-over will rename the complete `temp` (the caller must not)."""
     pending = PENDING.get()
-    if pending is None:
-        return False
-    pending.append((Path(temp), Path(target)))
-    return True
+    if pending is not None:
+        pending.append((Path(temp), Path(target)))
+    return pending is not None

@@ -21,10 +21,9 @@ def silence_native_stderr() -> int | None:
 
 def restore_native_stderr(original: int | None) -> None:
     """Undo `silence_native_stderr`: descriptor 2 is what it was again."""
-    if original is None:
-        return
-    os.dup2(original, 2)
-    os.close(original)
+    if original is not None:
+        os.dup2(original, 2)
+        os.close(original)
 
 
 # What TensorFlow's C++ core says on every start or model load that is not news to anyone: start-up
