@@ -105,9 +105,8 @@ def imported_from(names: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def install_into_runtime(
-    repo: Path, run: Callable[..., subprocess.CompletedProcess] = subprocess.run
-) -> SetupReport:
+def install_into_runtime(repo: Path,
+                         run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> SetupReport:
     """`pip install -e repo` in one call; `RuntimeSetupError` on failure or an imported package upgraded."""
     repo = Path(repo)
     below = outside_bounds(project_requirements(repo))
@@ -126,8 +125,6 @@ def install_into_runtime(
             report.upgraded[name] = (before, after)
     stale = imported_from(name for name, (before, _) in report.upgraded.items() if before is not None)
     if stale:
-        raise RuntimeSetupError(
-            f"{report.summary()}; this session had already imported {', '.join(stale)}: restart the "
-            "session (Colab: Runtime > Restart session), then Run all again"
-        )
+        raise RuntimeSetupError(f"{report.summary()}; this session had already imported {', '.join(stale)}: "
+                                "restart the session (Colab: Runtime > Restart session), then Run all again")
     return report
