@@ -109,11 +109,8 @@ def read_layout(first_line: bytes, path: str | os.PathLike) -> Layout:
         hint = _layout_hint(first_line, names)
         if hint:
             raise CSVFormatError(path, f"header has {len(names)} columns; {hint}", line=1)
-        what = (
-            f"a 'label' column and {NUM_PIXELS} pixel columns"
-            if has_label
-            else (f"{NUM_PIXELS} pixel columns (or 'label' first and {NUM_PIXELS} pixels)")
-        )
+        what = (f"a 'label' column and {NUM_PIXELS} pixel columns" if has_label
+                else f"{NUM_PIXELS} pixel columns (or 'label' first and {NUM_PIXELS} pixels)")
         raise CSVFormatError(path, f"header has {len(names)} columns; expected {expected}: {what}", line=1)
     if "label" in (n.lower() for n in names[1:]):
         raise CSVFormatError(path, "header has a 'label' column that is not the first", line=1)
