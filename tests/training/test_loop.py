@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mnist_cnn.config import Config
-from mnist_cnn.data.dataset import to_model_input
+from mnist_cnn.data.dataset import load_dataset, one_hot, to_model_input
 from mnist_cnn.keras_compat import weight_average_pairs
 from mnist_cnn.model import classifier_of
 from mnist_cnn.serving.model_io import load_model, save_history, save_model
@@ -136,6 +136,25 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert json.loads((run_dir / "state.json").read_text())["finished"] is True
     leftovers = [p.name for p in run_dir.rglob("*") if "partial" in p.name]
     assert leftovers == []
+
+
+def test_tensorflow_draws_each_epochs_batches_as_the_other_backends_do():
+    """tf.data's input takes its epoch from the bookkeeper: epoch 2's batches are the PyDataset's."""
+    from mnist_cnn.training.distribute import make_strategy
+    from mnist_cnn.training.input_pipeline import ShuffledBatches, make_datasets
+
+    config = Config.from_profile("smoke", data_dir=ROOT / "data", train_limit=300, val_size=60)
+    dataset = load_dataset(config)
+    train, _, steps = make_datasets(config, dataset, make_strategy("cpu"))
+    train.start_at(2)
+    drawn = [images.numpy() for images, _ in train]
+    x, y = to_model_input(dataset.train_x), one_hot(dataset.train_y, config.num_classes)
+    other = ShuffledBatches(x, y, config.batch_size, config.seed, first_epoch=2)
+    assert len(drawn) == steps == len(other)
+    for index, images in enumerate(drawn):
+        np.testing.assert_array_equal(images, other[index][0])
+    train.start_at(3)
+    assert not np.array_equal(next(iter(train))[0].numpy(), drawn[0])
 
 
 def test_a_resumed_input_draws_the_order_the_uninterrupted_one_draws_next():

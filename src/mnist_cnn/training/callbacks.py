@@ -77,11 +77,14 @@ class Bookkeeper(keras.callbacks.Callback):
 
     def __init__(self, config: Config, history: list[dict[str, float]], run_fingerprint: dict[str, Any],
                  report: Callable[[str], None] | None = None, progress: Any = None,
-                 placement: dict[str, Any] | None = None, average_in_model: bool = False) -> None:
+                 placement: dict[str, Any] | None = None, average_in_model: bool = False,
+                 start_epoch: Callable[[int], None] | None = None,
+                 resumed_state: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.config, self.history, self.run_fingerprint = config, history, run_fingerprint
         self.report, self.progress, self.placement = report, progress, placement
-        self.average_in_model = average_in_model
+        self.average_in_model, self.start_epoch = average_in_model, start_epoch
+        self.resumed_state = resumed_state
         self._started, self._learning_rate = 0.0, 0.0
 
     def set_model(self, model):
@@ -89,14 +92,19 @@ class Bookkeeper(keras.callbacks.Callback):
         if self.progress is not None:
             self.progress.set_model(model)
 
+    def on_train_begin(self, logs=None):
+        run_state.restore_torch_generator(self.resumed_state)
+
     def on_epoch_begin(self, epoch, logs=None):
-        # read before the epoch: a plateau callback may lower it at the epoch's end
-        self._learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if self.start_epoch is not None:  # before Keras draws the epoch's batches
+            self.start_epoch(epoch)
         self._started = time.perf_counter()
         if self.progress is not None:
             self.progress.on_epoch_begin(epoch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
+        # the rate the last step took: a plateau callback may lower it at the epoch's end
+        self._learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         if self.progress is not None:
             self.progress.on_train_batch_end(batch, logs)
 

@@ -68,8 +68,8 @@ def steps_per_call(wanted: int) -> int:
 
 
 def whole_run_scope(strategy):
-    """The scope around building and `fit`: Keras' distribution on JAX, nothing on TensorFlow."""
-    return strategy.scope() if isinstance(strategy, KerasDistribution) else contextlib.nullcontext()
+    """The scope around building, compiling, resuming and `fit`: the strategy's or distribution's."""
+    return strategy.scope()
 
 
 def _tensorflow_strategy(device: str):

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mnist_cnn import backends
 from mnist_cnn.config import SETTINGS_ADDED_LATER, Config
 from mnist_cnn.io.errors import InputFileError
 from mnist_cnn.io.files import atomic_path, atomic_write
@@ -138,7 +139,8 @@ def save_resume_point(
     state = {"epochs_done": epochs_done, "weights": name, "history": history,
              "fingerprint": run_fingerprint, "average_in_model": average_in_model,
              "placement": placement or {},
-             "random_streams": [[int(n) for n in v.numpy().ravel()] for v in random_streams(model)]}
+             "random_streams": [[int(n) for n in v.numpy().ravel()] for v in random_streams(model)],
+             "torch_generator": _torch_generator()}
     atomic_write(run_dir / STATE_FILE, lambda h: h.write(json.dumps(state, indent=1)), mode="w")
     for old in backup.glob("epoch-*.weights.h5"):
         if old.name != name:
@@ -152,10 +154,12 @@ def load_resume_point(
 
     Call it in the scope of the strategy the model was built in: the optimizer's variables are
     created here when it has not been built yet."""
-    if state is None:
-        return 0, []
+    # built here even for a fresh run: Keras' fit would otherwise draw a batch to build it, and with
+    # it one of tf.data's reshuffled epoch orders
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
+    if state is None:
+        return 0, []
     weights = run_dir / BACKUP_DIR / state["weights"]
     try:
         model.load_weights(weights)
@@ -189,6 +193,24 @@ def random_streams(model) -> list:
     Without them a resumed run would draw its first epoch's masks and warps again."""
     weights = {id(v) for v in model.weights}
     return [v for v in model.variables if id(v) not in weights and v.path.endswith("seed_generator_state")]
+
+
+def _torch_generator() -> list[int] | None:
+    """PyTorch's global generator: Keras' dropout draws from it there when a layer has no seed."""
+    if backends.active() != "torch":
+        return None
+    import torch
+
+    return torch.get_rng_state().tolist()
+
+
+def restore_torch_generator(state: dict[str, Any] | None) -> None:
+    """Put PyTorch's global generator where the resume point left it: call it as `fit` begins (Keras
+    may draw from it before, building the model on a batch)."""
+    if state and state.get("torch_generator") is not None and backends.active() == "torch":
+        import torch
+
+        torch.set_rng_state(torch.tensor(state["torch_generator"], dtype=torch.uint8))
 
 
 def best_epoch(val_accuracy) -> int:

@@ -33,7 +33,7 @@ from mnist_cnn.training.devices import choose_precision, list_gpus
 from mnist_cnn.training.distribute import make_strategy, resolve_placement, steps_per_call, whole_run_scope
 from mnist_cnn.training.ensemble import for_member_config
 from mnist_cnn.training.fused_norm import build_training_model
-from mnist_cnn.training.input_pipeline import make_datasets
+from mnist_cnn.training.input_pipeline import make_datasets, steps_per_epoch
 from mnist_cnn.training.progress import Progress, ProgressCallback, for_member
 from mnist_cnn.training.result import TrainResult
 from mnist_cnn.training.schedules import learning_rate
@@ -94,12 +94,13 @@ class TrainingSession:
         self._say(f"training on {self.placement.describe()} in {self.policy}: {self.policy_reason}; Keras on "
                   f"{backends.display_name(self.backend)} {backends.version(self.backend)}; XLA "
                   f"{'on' if self.jit else 'off'}: {self.jit_reason}")
-        self._held = contextlib.ExitStack()  # the run directory, the policy, (on JAX) the devices
+        # held until left: the run directory, the policy, and the devices build, compile and fit use
+        self._held = contextlib.ExitStack()
         self._held.enter_context(directory_lock(self.run_dir))
         self._held.enter_context(global_policy(self.policy))
         self._held.enter_context(whole_run_scope(self.strategy))
         keras.utils.set_random_seed(self.config.seed)  # again: the backend's start may have drawn numbers
-        self.train_data, self.val_data, self.steps = make_datasets(self.config, self.dataset, self.strategy)
+        self.steps = steps_per_epoch(self.config, len(self.dataset.train_x), self.placement.replicas)
         self.learning_rate = learning_rate(self.config, self.steps)
         self.execution = {"steps_per_execution": steps_per_call(self.config.steps_per_execution),
                           "jit_compile": self.jit}
@@ -110,8 +111,7 @@ class TrainingSession:
                        augmentation: Callable[[Config], Any]) -> keras.Model:
         """`network(config)` behind `augmentation(config)`, on the session's devices and precision."""
         self._network = network
-        with self.strategy.scope():
-            self.model = build_training_model(self.config, self.placement.replicas, network, augmentation)
+        self.model = build_training_model(self.config, self.placement.replicas, network, augmentation)
         return self.model
 
     def resume(self, model: keras.Model) -> None:
@@ -121,10 +121,9 @@ class TrainingSession:
             backend=self.backend, network=network_signature(self._network, self.config))
         if self.fresh:
             run_state.clear_resume_point(self.run_dir, best_too=True)
-        state = run_state.read_state(self.run_dir, self.fingerprint)  # refuses a mismatch
+        self._state = state = run_state.read_state(self.run_dir, self.fingerprint)  # refuses a mismatch
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        with self.strategy.scope():
-            done, self.history = run_state.load_resume_point(model, self.run_dir, state)
+        done, self.history = run_state.load_resume_point(model, self.run_dir, state)
         self.best_path = self.run_dir / run_state.BEST_CHECKPOINT
         self.best_so_far = max((row.get("val_accuracy", 0.0) for row in self.history), default=None)
         epochs = self.config.epochs
@@ -140,7 +139,8 @@ class TrainingSession:
         # a finished run (all epochs, or stopped early) whose saving failed: its weights are all it needs
         self.initial_epoch = epochs if state and state.get("finished") else done
         self.resumed_from = done
-        self.train_data.start_at(done)  # the order the uninterrupted run would draw next
+        # the batches in the order the uninterrupted run would draw next
+        self.train_data, self.val_data, _ = make_datasets(self.config, self.dataset, self.strategy, done)
         self._started = time.perf_counter()
 
     def callbacks(self, recipe_callbacks: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
@@ -151,27 +151,31 @@ class TrainingSession:
                     if self.progress is not None else None)
         tensorboard = tensorboard_callbacks(self.run_dir, self.report) if self.config.tensorboard else []
         keeper = Bookkeeper(self.config, self.history, self.fingerprint, self.report, progress,
-                            self.placement.record(), average_in_model=averaging)
+                            self.placement.record(), average_in_model=averaging,
+                            start_epoch=self.train_data.start_at, resumed_state=self._state)
         return [*recipe_callbacks, *tensorboard, keeper]
 
     def __exit__(self, kind, error, traceback) -> None:
         with self._held:
-            if kind is None:
-                self.result = self._finish()
+            if kind is not None:
+                return
+            # EarlyStopping restores this session's best weights only; the checkpoint, the whole run's
+            if self.best_path.is_file():
+                self.model.load_weights(self.best_path)
+            weights = classifier_of(self.model).get_weights()
+            # the resume point stays until the artefacts are saved: a failure after costs only those
+            run_state.mark_finished(self.run_dir)
+        self.result = self._result(weights)
 
-    def _finish(self) -> TrainResult:
-        # EarlyStopping restores this session's best weights only; the checkpoint holds the whole run's
-        if self.best_path.is_file():
-            self.model.load_weights(self.best_path)
+    def _result(self, weights: list) -> TrainResult:
+        # the artefact, outside the devices' scope: Keras' own layers in float32 (the variables are
+        # float32 under every policy)
+        with global_policy("float32"):
+            plain = self._network(self.config)
+        plain.set_weights(weights)
         frame = pd.DataFrame(self.history)
         seconds = float(frame["seconds"].sum()) if len(frame) else time.perf_counter() - self._started
         best_epoch = run_state.best_epoch(frame["val_accuracy"]) if len(frame) else 0
-        # the resume point stays until the artefacts are saved: a failure after costs only those steps
-        run_state.mark_finished(self.run_dir)
-        # the artefact: Keras' own layers in float32 (under every policy the variables are float32)
-        with global_policy("float32"):
-            plain = self._network(self.config)
-        plain.set_weights(classifier_of(self.model).get_weights())
         return TrainResult(
             plain, frame, seconds, len(frame), best_epoch, self.resumed_from,
             precision=self.policy, precision_reason=self.policy_reason,
