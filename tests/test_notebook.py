@@ -18,7 +18,9 @@ from tests.conftest import ROOT
 
 papermill = pytest.importorskip("papermill")
 NOTEBOOK = ROOT / "notebooks" / "mnist_cnn.ipynb"
-FIGURES = {*REPORT_FIGURES, OWN_IMAGES}
+# the report's figures, and those only the notebook draws: robustness and occlusion maps
+FIGURES = {*REPORT_FIGURES, OWN_IMAGES, "corruption_examples", "corruption_accuracy", "occlusion_mistakes",
+           "own_images_occlusion"}
 # what must never show in a notebook's outputs: TensorFlow's native log lines (any severity, by their
 # glog prefix, or the dated prefix of older TensorFlow), CUDA probes, and Keras' notices that HDF5
 # is legacy and that an uncompiled model was loaded
