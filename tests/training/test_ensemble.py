@@ -61,7 +61,7 @@ def test_the_ensemble_averages_the_members_logits_and_saves_as_plain_keras(tmp_p
 @pytest.mark.slow
 def test_an_ensemble_run_trains_each_member_records_each_and_clears_every_resume_point(tmp_path):
     config = Config.from_profile(
-        "smoke", data_dir=ROOT / "data", train_limit=1000, val_size=200, epochs=1, members=2,
+        "smoke", data_dir=ROOT / "data", train_limit=1000, val_size=200, epochs=2, members=2,
         models_dir=tmp_path / "models", figures_dir=tmp_path / "figures", run_dir=tmp_path / "run",
     )
     lines: list[str] = []
@@ -70,9 +70,10 @@ def test_an_ensemble_run_trains_each_member_records_each_and_clears_every_resume
         "member 1 of 2: seed 42", "member 2 of 2: seed 43"]
     recorded = json.loads(config.metrics_path.read_text())
     assert [m["seed"] for m in recorded["members"]] == [42, 43]
-    # one epoch on 1,000 images: above chance (10 %), each scored on its own
-    assert all(0.15 < m["test_accuracy"] <= 1 and 0.15 < m["val_accuracy"] <= 1 for m in recorded["members"])
-    assert recorded["epochs_run"] == 2 and recorded["config"]["members"] == 2
+    # two epochs on 1,000 images, each member scored on its own: measured 0.696 to 0.766 on test and
+    # 0.73 to 0.81 on validation (seeds 42, 43, 7, 8); chance is 0.1
+    assert all(0.5 < m["test_accuracy"] <= 1 and 0.5 < m["val_accuracy"] <= 1 for m in recorded["members"])
+    assert recorded["epochs_run"] == 4 and recorded["config"]["members"] == 2
     assert not any((d / "state.json").exists() for d in member_run_dirs(config))
     reloaded = keras.saving.load_model(config.keras_path, compile=False)
     images = run.dataset.test_x[:50, :, :, None].astype("float32") / 255
