@@ -39,7 +39,8 @@ from tests.serving.test_demo import (
 )
 
 pytestmark = [pytest.mark.runtimes, pytest.mark.slow]
-JUPYTER_ENV = Path(os.environ.get("JUPYTER_ENV", ROOT / ".runtimes" / "jupyter"))
+# relative to the repository: JupyterLab starts in a copy of it elsewhere
+JUPYTER_ENV = ROOT / os.environ.get("JUPYTER_ENV", ".runtimes/jupyter")
 RUN_TIMEOUT = 420  # one Run All of the smoke profile: about a minute on a 2-core machine
 # what a healthy run never prints: Gradio's close line, TensorFlow's and tqdm's warnings, tracebacks
 NOISE = re.compile(r"Closing server running on port|retracing|TqdmWarning|IProgress not found|"
