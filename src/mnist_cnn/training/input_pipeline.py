@@ -12,6 +12,11 @@ from mnist_cnn.config import Config
 from mnist_cnn.data.dataset import Dataset, one_hot, to_model_input
 
 
+def epoch_order(seed: int, epoch: int, images: int) -> np.ndarray:
+    """The order of the training images in `epoch`: the same on every backend, and after a resume."""
+    return np.random.default_rng([seed, epoch]).permutation(images)
+
+
 class ShuffledBatches(keras.utils.PyDataset):
     """Batches in an order drawn from (seed, epoch), so a resumed run sees the same order."""
 
@@ -25,7 +30,7 @@ class ShuffledBatches(keras.utils.PyDataset):
     def _draw(self) -> np.ndarray | None:
         if self.seed is None:  # validation: in file order
             return None
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))
+        return epoch_order(self.seed, self.epoch, len(self.images))
 
     def __len__(self) -> int:
         count = len(self.images) / self.batch
@@ -99,7 +104,7 @@ class EpochOrder:
         self.epoch = epoch
 
     def __call__(self):
-        yield np.random.default_rng([self.seed, self.epoch]).permutation(self.images)
+        yield epoch_order(self.seed, self.epoch, self.images)
 
 
 def without_autotuning(pipeline):

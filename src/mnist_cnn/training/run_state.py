@@ -154,8 +154,7 @@ def load_resume_point(
 
     Call it in the scope of the strategy the model was built in: the optimizer's variables are
     created here when it has not been built yet."""
-    # built here even for a fresh run: Keras' fit would otherwise draw a batch to build it, and with
-    # it one of tf.data's reshuffled epoch orders
+    # built here for a fresh run too, so that both start `fit` with the same variables in place
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     if state is None:
