@@ -25,21 +25,13 @@ TRAINING_MODEL_PREFIX = "training_"
 class RandomAffine(layers.Layer):
     """Random rotation, zoom and translation as one affine warp per image, with optional grid distortion."""
 
-    def __init__(
-        self,
-        rotation: float = 0.0,
-        zoom: float = 0.0,
-        translation: float = 0.0,
-        seed: int | None = None,
-        distortion: float = 0.0,
-        **kwargs,
-    ) -> None:
+    _SETTINGS = ("rotation", "zoom", "translation", "seed", "distortion")
+
+    def __init__(self, rotation: float = 0.0, zoom: float = 0.0, translation: float = 0.0,
+                 seed: int | None = None, distortion: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.rotation = rotation
-        self.zoom = zoom
-        self.translation = translation
-        self.distortion = distortion
-        self.seed = seed
+        self.rotation, self.zoom, self.translation = rotation, zoom, translation
+        self.seed, self.distortion = seed, distortion
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
         # TensorFlow's warp (ImageProjectiveTransformV3) has no XLA kernel: saying so keeps Keras'
@@ -53,9 +45,7 @@ class RandomAffine(layers.Layer):
         side_h, side_w = ops.shape(images)[1], ops.shape(images)[2]
 
         def draw(limit):
-            return keras.random.uniform(
-                (batch,), -limit, limit, dtype="float32", seed=self.seed_generator
-            )
+            return keras.random.uniform((batch,), -limit, limit, dtype="float32", seed=self.seed_generator)
 
         angle = draw(self.rotation * 2.0 * math.pi)
         scale = 1.0 + draw(self.zoom)
@@ -112,14 +102,7 @@ class RandomAffine(layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "rotation": self.rotation,
-            "zoom": self.zoom,
-            "translation": self.translation,
-            "seed": self.seed,
-            "distortion": self.distortion,
-        }
+        return {**super().get_config(), **{name: getattr(self, name) for name in self._SETTINGS}}
 
 
 def build_augmentation(config: Config) -> keras.Sequential | RandomAffine:

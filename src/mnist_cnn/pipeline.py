@@ -28,15 +28,12 @@ from mnist_cnn.serving import run_files
 from mnist_cnn.serving.model_io import save_history, save_model
 from mnist_cnn.training.devices import cpu_description, device_description
 from mnist_cnn.training.ensemble import member_config, member_run_dirs
+from mnist_cnn.training.loop import train
 from mnist_cnn.training.onednn import onednn_state
 from mnist_cnn.training.progress import Progress
+from mnist_cnn.training.result import TrainResult
 from mnist_cnn.training.run_state import clear_resume_point
 from mnist_cnn.training.work import result_work
-
-__all__ = ["Run", "calibrate_model", "evaluate_model", "fit", "load", "record", "report_figures",
-           "run", "save", "save_model"]
-from mnist_cnn.training.loop import train
-from mnist_cnn.training.result import TrainResult
 
 
 @dataclass

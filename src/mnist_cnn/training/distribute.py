@@ -67,11 +67,6 @@ def steps_per_call(wanted: int) -> int:
     return 1 if isinstance(tf.distribute.get_strategy(), tf.distribute.MirroredStrategy) else wanted
 
 
-def whole_run_scope(strategy):
-    """The scope around building, compiling, resuming and `fit`: the strategy's or distribution's."""
-    return strategy.scope()
-
-
 def _tensorflow_strategy(device: str):
     import tensorflow as tf
 

@@ -30,7 +30,7 @@ from mnist_cnn.model import classifier_of
 from mnist_cnn.training import run_state
 from mnist_cnn.training.callbacks import Bookkeeper, tensorboard_callbacks
 from mnist_cnn.training.devices import choose_precision, list_gpus
-from mnist_cnn.training.distribute import make_strategy, resolve_placement, steps_per_call, whole_run_scope
+from mnist_cnn.training.distribute import make_strategy, resolve_placement, steps_per_call
 from mnist_cnn.training.ensemble import for_member_config
 from mnist_cnn.training.fused_norm import build_training_model
 from mnist_cnn.training.input_pipeline import make_datasets, steps_per_epoch
@@ -98,7 +98,7 @@ class TrainingSession:
         self._held = contextlib.ExitStack()
         self._held.enter_context(directory_lock(self.run_dir))
         self._held.enter_context(global_policy(self.policy))
-        self._held.enter_context(whole_run_scope(self.strategy))
+        self._held.enter_context(self.strategy.scope())
         keras.utils.set_random_seed(self.config.seed)  # again: the backend's start may have drawn numbers
         self.steps = steps_per_epoch(self.config, len(self.dataset.train_x), self.placement.replicas)
         self.learning_rate = learning_rate(self.config, self.steps)
