@@ -32,13 +32,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
         # the kernel takes bfloat16 and float16 inputs as they are and keeps its statistics in
         # float32, as Keras' layer does after its cast
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs,
-            ops.cast(gamma, "float32"),
-            ops.cast(beta, "float32"),
-            epsilon=self.epsilon,
-            is_training=True,
-            data_format="NHWC",
-        )
+            inputs, ops.cast(gamma, "float32"), ops.cast(beta, "float32"), epsilon=self.epsilon,
+            is_training=True, data_format="NHWC")
         # the kernel hands back the unbiased (n - 1) variance for the moving average; Keras' layer
         # averages the batch's own (n) variance, which is also what the kernel normalised with
         count = ops.cast(ops.prod(ops.shape(inputs)[:-1]), "float32")
@@ -49,14 +44,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
         return ops.cast(outputs, self.compute_dtype)
 
     def _fusable(self, inputs, mask) -> bool:
-        return (
-            keras.backend.backend() == "tensorflow"
-            and len(inputs.shape) == 4
-            and self.axis in (-1, 3)
-            and mask is None
-            and not renormalises(self)
-            and not self.synchronized
-        )
+        return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4 and self.axis in (-1, 3)
+                and mask is None and not renormalises(self) and not self.synchronized)
 
 
 def training_norm(config: Config, replicas: int = 1) -> tuple[type, bool]:
@@ -86,12 +75,9 @@ def with_training_norm(classifier: keras.Model, config: Config, replicas: int = 
     return swapped
 
 
-def build_training_model(
-    config: Config,
-    replicas: int = 1,
-    network: Callable[[Config], keras.Model] = build_network,
-    augmentation: Callable[[Config], layers.Layer] = build_augmentation,
-) -> keras.Model:
+def build_training_model(config: Config, replicas: int = 1,
+                         network: Callable[[Config], keras.Model] = build_network,
+                         augmentation: Callable[[Config], layers.Layer] = build_augmentation) -> keras.Model:
     """`network` behind `augmentation` (where the config augments), with the training batch norm."""
     classifier = with_training_norm(network(config), config, replicas)
     return with_augmentation(classifier, augmentation(config) if config.augment else None)

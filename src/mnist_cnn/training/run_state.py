@@ -117,15 +117,8 @@ def read_state(run_dir: Path, wanted: dict[str, Any]) -> dict[str, Any] | None:
     return state
 
 
-def save_resume_point(
-    model,
-    run_dir: Path,
-    epochs_done: int,
-    history: list,
-    run_fingerprint: dict[str, Any],
-    average_in_model: bool = False,
-    placement: dict[str, Any] | None = None,
-) -> None:
+def save_resume_point(model, run_dir: Path, epochs_done: int, history: list, run_fingerprint: dict[str, Any],
+                      average_in_model: bool = False, placement: dict[str, Any] | None = None) -> None:
     """Weights, optimizer, random streams, history and fingerprint after `epochs_done` epochs.
 
     `average_in_model`: the model holds the weight average and the optimizer the raw weights (as
