@@ -173,7 +173,7 @@ def save(run: Run, figures: dict[str, Any] | None = None) -> dict[str, Path]:
             for name, figure in figures.items():
                 run_files.save_figure(figure, config.figures_dir, name)
         run.written += [*paths.values(), config.history_path, config.metrics_path, *figure_paths]
-        for run_dir in [Path(config.run_dir), *(member_run_dirs(config) if config.members > 1 else [])]:
+        for run_dir in [Path(config.run_dir), *member_run_dirs(config)]:
             clear_resume_point(run_dir)
     return paths
 

@@ -19,18 +19,17 @@ MEMBER_PREFIX = "member_"
 
 
 def member_config(config: Config, index: int) -> Config:
-    """The settings of member `index` (0-based): its seed and its own run directory."""
+    """Member `index`'s (0-based) settings: its seed and run directory; a single network's own."""
+    if config.members == 1:
+        return config
     return dataclasses.replace(config, seed=config.seed + index, members=1,
                                run_dir=Path(config.run_dir) / f"member-{index + 1}")
 
 
-def for_member_config(config: Config, member: int) -> Config:
-    """The settings network `member` (0-based) trains with: the config itself for a single network."""
-    return member_config(config, member) if config.members > 1 else config
-
-
 def member_run_dirs(config: Config) -> list[Path]:
-    return [Path(member_config(config, i).run_dir) for i in range(config.members)]
+    """An ensemble's members' run directories (none for a single network)."""
+    indices = range(config.members) if config.members > 1 else []
+    return [Path(member_config(config, i).run_dir) for i in indices]
 
 
 def average_members(classifiers: list[keras.Model], name: str) -> keras.Model:

@@ -14,10 +14,8 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up to `peak`, then cosine decay, from the optimizer's step counter (so it resumes)."""
 
     def __init__(self, peak: float, total_steps: int, warmup: float = 0.2, floor: float = 1e-3):
-        self.peak = float(peak)
-        self.total_steps = int(total_steps)
-        self.warmup = float(warmup)
-        self.floor = float(floor)
+        self.peak, self.total_steps = float(peak), int(total_steps)
+        self.warmup, self.floor = float(warmup), float(floor)
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
@@ -28,12 +26,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         return keras.ops.where(step < warm, rise, fall)
 
     def get_config(self) -> dict:
-        return {
-            "peak": self.peak,
-            "total_steps": self.total_steps,
-            "warmup": self.warmup,
-            "floor": self.floor,
-        }
+        return {name: getattr(self, name) for name in ("peak", "total_steps", "warmup", "floor")}
 
 
 def learning_rate(config: Config, steps_per_epoch: int):

@@ -31,7 +31,7 @@ from mnist_cnn.training import run_state
 from mnist_cnn.training.callbacks import Bookkeeper, tensorboard_callbacks
 from mnist_cnn.training.devices import choose_precision, list_gpus
 from mnist_cnn.training.distribute import make_strategy, resolve_placement, steps_per_call
-from mnist_cnn.training.ensemble import for_member_config
+from mnist_cnn.training.ensemble import member_config
 from mnist_cnn.training.fused_norm import build_training_model
 from mnist_cnn.training.input_pipeline import make_datasets, steps_per_epoch
 from mnist_cnn.training.progress import Progress, ProgressCallback, for_member
@@ -72,7 +72,7 @@ class TrainingSession:
     def __init__(self, config: Config, dataset: Dataset, member: int = 0,
                  report: Callable[[str], None] | None = None,
                  progress: Callable[[Progress], None] | None = None, fresh: bool = False) -> None:
-        self.config = for_member_config(config, member)  # an ensemble's member: its own seed and folder
+        self.config = member_config(config, member)  # an ensemble's member: its own seed and folder
         self.dataset, self.report, self.fresh = dataset, report, fresh
         if progress is not None and config.members > 1:
             progress = for_member(progress, member + 1, config.members)
