@@ -248,7 +248,7 @@ def test_predict_with_a_tflite_export_answers_as_keras_without_importing_tf(tmp_
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--set", "epochs=many"], "setting epochs='many': expected int"),
+        (["--set", "epochs=many"], "epochs='many': expected a whole number"),
         (["--set", "colour=red"], "unknown settings: colour"),
         (["--config", "missing.json"], "missing.json: cannot be read"),
     ],

@@ -1,26 +1,35 @@
-"""One configuration object for every setting and path; the named training profiles are in `profiles`.
+"""One configuration object for every setting and path, and its checks; the named profiles are in `profiles`.
 
-Every path and random choice (through `seed`) comes from here; nothing reads environment variables."""
+Every path and random choice (through `seed`) comes from here; nothing reads environment variables.
+A refused setting is a `ConfigError`: one line naming it, shown as that line in a notebook too."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnist_cnn.config_checks import PATHS, ConfigError, check_ranges, check_types, class_names_of
 from mnist_cnn.profiles import PROFILES
 
 DIGIT_NAMES: tuple[str, ...] = tuple(str(d) for d in range(10))
-ARCHITECTURES = ("fast", "original")
-SCHEDULES = ("onecycle", "cosine", "plateau")
 DEVICES = ("auto", "cpu", "gpu", "mirrored", "tpu")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-PADDINGS = ("valid", "same")
-XLA_CHOICES = ("auto", "on", "off")
+# the values each setting with named choices takes
+CHOICES = {"profile": tuple(PROFILES), "architecture": ("fast", "original"),
+           "schedule": ("onecycle", "cosine", "plateau"), "device": DEVICES, "padding": ("valid", "same"),
+           "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"), "xla": ("auto", "on", "off")}
+# each checked number's range [least, bound) (None: no bound); NOTES: what refusing one adds
+RANGES: dict[str, tuple[float, float | None]] = {
+    "epochs": (1, None), "batch_size": (1, None), "steps_per_execution": (1, None), "members": (1, None),
+    "val_size": (0, None), "seed": (0, None), "train_limit": (1, None), "test_limit": (1, None),
+    "early_stopping_patience": (0, None), "plateau_patience": (0, None), "dense_units": (0, None),
+    "rotation": (0, None), "zoom": (0, None), "translation": (0, None), "distortion": (0, None),
+    "label_smoothing": (0, 1), "dropout": (0, 1), "ema_momentum": (0, 1)}
+NOTES = {"distortion": " (a largest shift in pixels)", "ema_momentum": " (0 turns the weight average off)"}
+PATHS = ("data_dir", "models_dir", "figures_dir", "run_dir")
 # settings added after runs were recorded, with the value every earlier run trained with: a recorded
 # run (a metrics.json, a resume point) that lacks one of them ran with that value
 SETTINGS_ADDED_LATER: dict[str, Any] = {"standardize": False, "distortion": 0.0}
@@ -28,12 +37,21 @@ SETTINGS_ADDED_LATER: dict[str, Any] = {"standardize": False, "distortion": 0.0}
 HOW_AND_WHERE = (*PATHS[1:], "model_name", "device", "precision", "xla", "tensorboard")
 
 
+class ConfigError(ValueError):
+    """A setting refused, in one line naming it (a notebook shows that line, not a traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"ConfigError: {self}"]
+
+
 @dataclass
 class Config:
-    """Settings for one run: data, model, training, devices and outputs; the defaults are `full`."""
+    """Settings for one run: data, model, training, devices and outputs; the defaults are `full`.
+
+    The measurements behind the defaults are in bench/README.md."""
 
     profile: str = "full"
-    seed: int = 42  # the random seed: the split, initialisation, augmentation and shuffling follow it
+    seed: int = 42  # the split, initialisation, augmentation and shuffling follow it
 
     # data
     data_dir: Path = Path("data")
@@ -50,91 +68,53 @@ class Config:
     convs_per_block: int | tuple[int, ...] = 2  # one number for every block, or one per block
     padding: str = "valid"  # "valid" convolutions skip the empty border: less work on a CPU
     batch_norm: bool = True
-    # each image to zero mean and unit variance inside the network: fewer validation errors with seeds
-    # 1-5 on one split, level with `full` on test (bench/JOURNAL.md, "Per-image standardisation")
-    standardize: bool = False
+    standardize: bool = False  # each image to zero mean and unit variance inside the network
     dense_units: int = 128
     dropout: float = 0.25
     rotation: float = 0.03  # fraction of a full turn (0.03 is about 11 degrees)
     zoom: float = 0.1
     translation: float = 0.1  # fraction of the image side
-    # largest shift, in pixels, of a smooth random grid distortion on top of the warp (0: none)
-    distortion: float = 0.0
+    distortion: float = 0.0  # largest shift, in pixels, of a smooth random grid distortion (0: none)
     augment: bool = True
 
     # training
     epochs: int = 16
     batch_size: int = 256
-    # the one-cycle peak, chosen on validation alone (bench/results/lr_search_validation.json: 3e-3, 5e-3
-    # and 7e-3 over seeds 1-3, the test set unread): 7e-3 led by 2.3 validation images of 6,000 on the
-    # mean, more than the one-image step train_bench's search counts as a tie
-    learning_rate: float = 7e-3
-    schedule: str = "onecycle"  # "onecycle", "cosine" or "plateau" (ReduceLROnPlateau)
+    learning_rate: float = 7e-3  # the one-cycle peak, chosen on validation alone
+    schedule: str = "onecycle"  # "plateau" is ReduceLROnPlateau
     label_smoothing: float = 0.1
-    # validate, checkpoint and save an exponential moving average of the weights, updated every step
-    # with this momentum (0 turns it off); the raw weights go on training underneath
+    # momentum of a weight average (0: off) that validates, checkpoints and is saved; the raw weights train on
     ema_momentum: float = 0.999
-    # a one-cycle schedule only pays when it runs to its end: early stopping must not cut it
-    early_stopping_patience: int = 20
-    # training steps run in one call into TensorFlow; more leave less per-step Python overhead, which
-    # on a small CPU is a noticeable share of a small network's step (1 runs each step on its own)
-    steps_per_execution: int = 16
+    early_stopping_patience: int = 20  # a one-cycle schedule only pays when it runs to its end
+    steps_per_execution: int = 16  # training steps per call into TensorFlow: less Python overhead a step
     plateau_patience: int = 2
-    # networks trained one after another (seeds seed, seed + 1, ...) whose logits are averaged in one
-    # saved model; 1 trains a single network
-    members: int = 1
+    members: int = 1  # networks (seeds seed, seed + 1, ...) whose logits one saved model averages
     deterministic: bool = True
-    device: str = "auto"  # one of DEVICES
+    device: str = "auto"
     # "auto": bfloat16 where the hardware computes it natively (AMX or AVX512-BF16 CPUs, TPUs),
     # float16 with loss scaling on GPUs with tensor cores, float32 elsewhere; the saved model is float32
     precision: str = "auto"
-    # compile the training step with XLA: "auto" decides per run and says why (training/xla.py; off
-    # wherever the augmentation is, since its warp has no XLA kernel), "on" or "off" force it
-    xla: str = "auto"
-    # write TensorBoard logs to run_dir/tensorboard while training (TensorFlow only)
-    tensorboard: bool = False
+    xla: str = "auto"  # compile the training step with XLA; "auto" decides per run (training/xla.py)
+    tensorboard: bool = False  # TensorBoard logs in run_dir/tensorboard while training (TensorFlow only)
 
-    # outputs. None: models/ and figures/ for the default run (`full` with its settings; see
-    # HOW_AND_WHERE), <run_dir>/models and <run_dir>/figures for any other, which so never replaces them
+    # outputs. None: models/ and figures/ for the default run (see HOW_AND_WHERE), for any other in run_dir
     models_dir: Path | None = None
     figures_dir: Path | None = None
-    # resumable state (weights after each epoch, the best checkpoint); None: runs/<profile>, so that
-    # runs of different profiles never share one
-    run_dir: Path | None = None
+    run_dir: Path | None = None  # resumable state; None: runs/<profile>, so profiles never share one
     model_name: str = "mnist_cnn"
     _defaulted: tuple[str, ...] = dataclasses.field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._defaulted = tuple(name for name in PATHS if getattr(self, name) is None)
         self.class_names = class_names_of(self.class_names)
-        check_types(self)
-        if self.run_dir is None:
-            self.run_dir = Path("runs") / self.profile
-        for name in ("data_dir", "run_dir"):
-            setattr(self, name, Path(getattr(self, name)))
+        _check_types(self)
+        self.data_dir = Path(self.data_dir)
+        self.run_dir = Path(self.run_dir if self.run_dir is not None else Path("runs") / self.profile)
         self.conv_filters = tuple(self.conv_filters)
         if isinstance(self.convs_per_block, int):
             self.convs_per_block = (self.convs_per_block,) * len(self.conv_filters)
         self.convs_per_block = tuple(self.convs_per_block)
-        if len(self.convs_per_block) != len(self.conv_filters) or min(self.convs_per_block) < 1:
-            raise ConfigError(
-                f"convs_per_block {self.convs_per_block} needs one count of at least 1 for each of "
-                f"the {len(self.conv_filters)} blocks in conv_filters"
-            )
-        for name, allowed in (("profile", tuple(PROFILES)), ("architecture", ARCHITECTURES),
-                              ("schedule", SCHEDULES), ("device", DEVICES), ("padding", PADDINGS),
-                              ("precision", PRECISIONS), ("xla", XLA_CHOICES)):
-            if getattr(self, name) not in allowed:
-                value = getattr(self, name)
-                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
-        check_ranges(self)
-        if self.distortion < 0:
-            raise ConfigError("distortion is a largest shift in pixels: 0 or more")
-        if self.architecture == "original" and (self.standardize or self.distortion):
-            raise ConfigError("standardize and distortion belong to this project's network (architecture "
-                             "fast); the original recipe is kept as written")
-        if not 0 <= self.ema_momentum < 1:
-            raise ConfigError("ema_momentum must be in [0, 1) (0 turns the weight average off)")
+        _check_values(self)
         default = bool({"models_dir", "figures_dir"} & set(self._defaulted)) and self.is_default_run()
         for name in ("models_dir", "figures_dir"):
             folder, value = name.removesuffix("_dir"), getattr(self, name)
@@ -150,12 +130,9 @@ class Config:
     @classmethod
     def from_profile(cls, profile: str = "full", **overrides: Any) -> Config:
         """The named profile's settings, with `overrides` (None values are ignored) on top."""
-        if profile not in PROFILES:
-            raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-        settings = {**PROFILES[profile], "profile": profile}
-        settings.update({k: v for k, v in overrides.items() if v is not None})
-        _check_names(settings)
-        return cls(**settings)
+        _check_names(overrides)
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{**PROFILES.get(profile, {}), "profile": profile, **overrides})
 
     def with_settings(self, assignments: list[str]) -> Config:
         """A copy with `key=value` assignments applied; `ValueError` for an unknown or ill-typed setting."""
@@ -180,9 +157,7 @@ class Config:
             data = {k: v for k, v in {**SETTINGS_ADDED_LATER, **data["config"]}.items() if k not in PATHS[1:]}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object of settings")
-        _check_names(data)
-        settings = {key: _coerce(key, value) for key, value in data.items()}
-        return cls.from_profile(settings.pop("profile", "full"), **settings)
+        return cls.from_profile(data.pop("profile", "full"), **data)
 
     @property
     def num_classes(self) -> int:
@@ -231,6 +206,73 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
 
+def class_names_of(names: Any) -> tuple[str, ...]:
+    """Distinct class names as a tuple; a JSON list given as text (papermill's -p) is read as one."""
+    how = ("class_names: expected a list of at least two distinct names, e.g. [\"cat\", \"dog\"]"
+           " (papermill: -y 'class_names: [...]')")
+    if isinstance(names, str):
+        try:
+            names = json.loads(names)
+        except ValueError:
+            raise ConfigError(f"{how}; got the text {names[:40]!r}") from None
+    if (not isinstance(names, list | tuple) or len(names) < 2
+            or any(isinstance(n, bool) or not isinstance(n, str | int) or not str(n).strip() for n in names)):
+        raise ConfigError(f"{how}; got {names!r}")
+    names = tuple(str(n) for n in names)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"class_names: {', '.join(map(repr, repeated))} given twice; each class needs "
+                          "its own name")
+    return names
+
+
+def _check_types(config: Config) -> None:
+    """Refuse, naming it, the first setting whose value is not of its setting's type."""
+    for field in dataclasses.fields(config):
+        name, value, default = field.name, getattr(config, field.name), field.default
+        if not field.init or name == "class_names" or (value is None and default is None):
+            continue
+        ints = isinstance(value, list | tuple) and all(_whole(v) for v in value)
+        if name in PATHS:
+            ok, what = isinstance(value, str | os.PathLike), "a folder path"
+        elif name in ("conv_filters", "convs_per_block"):
+            ok, what = ints or (name == "convs_per_block" and _whole(value)), "a list of whole numbers"
+        elif isinstance(default, bool):
+            ok, what = isinstance(value, bool), "True or False"
+        elif isinstance(default, float):
+            ok, what = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+        elif isinstance(default, int) or name in ("train_limit", "test_limit"):
+            ok, what = _whole(value), "a whole number"
+        else:
+            ok, what = isinstance(value, str), "text"
+        if not ok:
+            raise ConfigError(f"{name}={value!r}: expected {what}")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_values(config: Config) -> None:
+    """Refuse, naming it, the first setting outside its choices or range, or wrong for its network."""
+    for name, allowed in CHOICES.items():
+        if getattr(config, name) not in allowed:
+            raise ConfigError(f"unknown {name} {getattr(config, name)!r}; choose one of {', '.join(allowed)}")
+    for name, (low, high) in RANGES.items():
+        value = getattr(config, name)
+        if value is not None and (value < low or (high is not None and value >= high)):
+            bound = f"at least {low}" if high is None else f"in [{low}, {high})"
+            raise ConfigError(f"{name}={value!r}: must be {bound}{NOTES.get(name, '')}")
+    if min(config.conv_filters, default=0) < 1 or not config.learning_rate > 0:
+        raise ConfigError("conv_filters needs at least one block of 1 filter or more, learning_rate > 0")
+    if len(config.convs_per_block) != len(config.conv_filters) or min(config.convs_per_block) < 1:
+        raise ConfigError(f"convs_per_block {config.convs_per_block} needs one count of at least 1 for each "
+                          f"of the {len(config.conv_filters)} blocks in conv_filters")
+    if config.architecture == "original" and (config.standardize or config.distortion):
+        raise ConfigError("standardize and distortion belong to this project's network (architecture "
+                          "fast); the original recipe is kept as written")
+
+
 def _check_names(settings: dict[str, Any]) -> None:
     unknown = set(settings) - {f.name for f in dataclasses.fields(Config) if f.init}
     if unknown:
@@ -238,51 +280,24 @@ def _check_names(settings: dict[str, Any]) -> None:
 
 
 def _parse_value(key: str, text: str) -> Any:
-    """A `--set` value as its setting's type: numbers, true/false, none, comma-separated lists."""
-    if text.lower() in ("none", "null"):
-        return _coerce(key, None)
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = text
-    if isinstance(value, str) and "," in value:
-        value = [part.strip() for part in value.split(",")]
-    return _coerce(key, value)
-
-
-def _coerce(key: str, value: Any) -> Any:
-    """`value` as the type of setting `key` (the type of its default), or a ValueError naming both."""
+    """A `--set` value: text for text and folders, else JSON, true/yes/no/none or a comma-separated list."""
     default = {f.name: f.default for f in dataclasses.fields(Config)}[key]
-    kind = type(default)
+    if text.lower() in ("none", "null"):
+        return None
+    if isinstance(default, str) or key in PATHS:
+        return text
+    value = _scalar(text)
+    if isinstance(value, str) and "," in value:
+        parts = [part.strip() for part in value.split(",")]
+        value = parts if key == "class_names" else [_scalar(part) for part in parts]
+    return [value] if isinstance(default, tuple) and not isinstance(value, list) else value
+
+
+def _scalar(text: str) -> Any:
     try:
-        if value is None:
-            if key in ("train_limit", "test_limit", *PATHS):
-                return None
-            raise TypeError
-        if kind is bool:
-            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-                return value.lower() in ("true", "yes", "1")
-            if not isinstance(value, bool):
-                raise TypeError
-            return value
-        if kind is tuple or key == "convs_per_block":
-            items = value if isinstance(value, list | tuple) else [value]
-            cast = str if key == "class_names" else int
-            return tuple(cast(item) for item in items) if len(items) != 1 or kind is tuple else int(items[0])
-        if kind in (int, float) or key in ("train_limit", "test_limit"):
-            cast = float if kind is float else int
-            fractional = isinstance(value, float) and not value.is_integer()
-            if isinstance(value, bool) or (cast is int and fractional):
-                raise TypeError
-            return cast(value)
-        if key in PATHS:
-            return Path(str(value))
-        if not isinstance(value, str):
-            raise TypeError
-        return value
-    except (TypeError, ValueError):
-        what = "a list" if kind is tuple else type(default).__name__ if default is not None else "a number"
-        raise ConfigError(f"setting {key}={value!r}: expected {what}") from None
+        return json.loads(text)
+    except ValueError:
+        return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
 
 
 @functools.cache
