@@ -17,6 +17,7 @@ def test_ema_momentum_must_be_below_one():
     with pytest.raises(ValueError, match="ema_momentum"):
         Config.from_profile("smoke", ema_momentum=1.0)
     assert Config.from_profile("smoke").with_settings(["ema_momentum=0.99"]).ema_momentum == 0.99
+    assert Config.from_profile("smoke").with_settings(["dropout=.5"]).dropout == 0.5  # not JSON, a number
 
 
 def test_unknown_settings_are_refused():

@@ -294,10 +294,12 @@ def _parse_value(key: str, text: str) -> Any:
 
 
 def _scalar(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
+    for parse in (json.loads, float):  # float: numbers JSON does not write, such as .5
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
 
 
 @functools.cache
