@@ -40,7 +40,7 @@ def screen_states(command: list[str], timeout: float = 600) -> list[str]:
     process.wait(timeout=60)
     os.close(leader)
     states = []
-    from mnist_cnn.terminal import CLEAR_LINE  # what the bar writes before each state
+    from mnist_cnn.live import CLEAR_LINE  # what the bar writes before each state
 
     for part in b"".join(chunks).decode(errors="replace").split(CLEAR_LINE):
         states += [line for line in part.replace("\r\n", "\n").split("\n") if line.strip()]

@@ -13,8 +13,8 @@ from importlib.metadata import version
 import pytest
 from packaging.requirements import Requirement
 
-from mnist_cnn import runtime_setup
-from mnist_cnn.runtime_setup import (
+from mnist_cnn import notebook_setup
+from mnist_cnn.notebook_setup import (
     RuntimeSetupError,
     dependents_of,
     install_into_runtime,
@@ -76,7 +76,7 @@ def test_an_upgrade_of_something_already_imported_asks_for_a_restart(tmp_path, m
     repo = fake_repo(tmp_path, "pytest>=999")
     run, _ = recorder()
     versions = iter([version("pytest"), "999.0"])  # before pip, after pip
-    monkeypatch.setattr(runtime_setup, "installed_version", lambda name: next(versions))
+    monkeypatch.setattr(notebook_setup, "installed_version", lambda name: next(versions))
     with pytest.raises(RuntimeSetupError) as raised:
         install_into_runtime(repo, run=run)
     message = str(raised.value)
@@ -89,7 +89,7 @@ def test_an_upgrade_of_nothing_imported_is_reported(tmp_path, monkeypatch):
     repo = fake_repo(tmp_path, "surely-not-installed-here>=1")
     run, _ = recorder()
     versions = iter([None, "1.0"])
-    monkeypatch.setattr(runtime_setup, "installed_version", lambda name: next(versions))
+    monkeypatch.setattr(notebook_setup, "installed_version", lambda name: next(versions))
     report = install_into_runtime(repo, run=run)
     assert report.summary() == "installed mnist-cnn and upgraded surely-not-installed-here none -> 1.0"
 

@@ -5,9 +5,11 @@ Bad input ends the command with one line on stderr and exit status 2, without a 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from mnist_cnn.cli_parser import build_parser
@@ -25,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.limits = Limits.with_overrides(args.limit)
+        args.limits = Limits().with_overrides(args.limit)
     except ValueError as err:
         parser.error(str(err))
     if not args.tf_logs:
@@ -34,15 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mnist_cnn.io.errors import InputFileError  # a CSV, image or model file that cannot be used
     from mnist_cnn.serving.export import ExportError
 
-    try:
-        check_backend_installed()
-    except NoBackendError as err:
-        print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
     handlers = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
                 "demo": _demo}
     try:
+        check_backend_installed()
         handlers[args.command](args)
         sys.stdout.flush()
     except BrokenPipeError:
@@ -51,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (InputFileError, ExportError, BadInputError, TensorFlowRequiredError, OSError) as err:
+    except (InputFileError, ExportError, BadInputError, NoBackendError, TensorFlowRequiredError,
+            OSError) as err:
         print(f"mnist-cnn {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -62,8 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _hide_native_logs() -> None:
     """Send TensorFlow's C++ stderr lines to /dev/null; Python's stderr moves to a copy of descriptor 2."""
-    import warnings
-
     from mnist_cnn.io.native_logs import silence_native_stderr
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -85,12 +81,10 @@ class BadInputError(ValueError):
 def _train(args: argparse.Namespace) -> None:
     from mnist_cnn import pipeline
     from mnist_cnn.evaluation.metrics import summary_line
-    from mnist_cnn.terminal import TerminalBar
+    from mnist_cnn.live import TerminalBar
 
-    flags = {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-             "seed": args.seed, "data_dir": args.data_dir, "train_csv": args.train_csv,
-             "test_csv": args.test_csv, "models_dir": args.models_dir, "figures_dir": args.figures_dir,
-             "run_dir": args.run_dir, "device": args.device}
+    settings = {field.name for field in dataclasses.fields(Config)} - {"profile"}
+    flags = {name: value for name, value in vars(args).items() if name in settings}  # --epochs to --device
     base: dict = {"profile": args.profile}
     if args.config_file is not None:  # its errors name the file; those of the flags and --set do not
         try:
@@ -164,8 +158,7 @@ def _predict(args: argparse.Namespace) -> None:
         raise BadInputError("--submission needs a CSV input (a Kaggle test.csv)")
     if args.top < 1:
         raise BadInputError("--top must be at least 1")
-    # inputs first: a bad or oversized file, or a read-only target, is refused in a second, before
-    # any model is loaded (TensorFlow takes seconds to start)
+    # inputs first: a bad or oversized file, or a read-only target, is refused before TensorFlow starts
     if args.submission:
         from mnist_cnn.io.files import check_writable_target
 
@@ -179,18 +172,14 @@ def _predict(args: argparse.Namespace) -> None:
         sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
     else:
         images, sources = load_images(args.inputs, limits=args.limits), [str(p) for p in args.inputs]
-    model = _load_predictor(args)
+    model = _load_model(args, litert_too=True)
     class_names = _class_names(args, model)
     if args.submission:
         rows = write_submission(model, csvs[0], args.submission, class_names, images=images)
         print(f"wrote {args.submission} ({rows} predictions)")
         return
     for prediction in predict_digits(model, images, class_names, sources, top=args.top):
-        if args.json:
-            print(json.dumps({"source": prediction.source, "label": prediction.label,
-                              "confidence": prediction.confidence, "top": prediction.top}))
-        else:
-            print(prediction.describe())
+        print(json.dumps(dataclasses.asdict(prediction)) if args.json else prediction.describe())
     if args.explain:
         from mnist_cnn.evaluation.occlusion import occlusion_map
         from mnist_cnn.evaluation.robustness_plots import occlusion_figure
@@ -214,23 +203,17 @@ def _export(args: argparse.Namespace) -> None:
           f"(largest difference {difference:.1e})")
 
 
-def _load_model(args: argparse.Namespace):
-    """`args.model` loaded by Keras once `check_model_archive` passed it, before TensorFlow starts."""
+def _load_model(args: argparse.Namespace, litert_too: bool = False):
+    """`args.model` by Keras once `check_model_archive` passed it; with `litert_too`, a .tflite by LiteRT."""
     from mnist_cnn.io.model_files import check_model_archive
-
-    check_model_archive(args.model, args.limits)
-    from mnist_cnn.serving.model_io import load_model
-
-    return load_model(args.model, args.limits)
-
-
-def _load_predictor(args: argparse.Namespace):
-    """A model to predict with: a .tflite through LiteRT (no TensorFlow to start), else `_load_model`."""
     from mnist_cnn.serving import litert
 
-    if args.model.suffix == litert.SUFFIX:
+    if litert_too and args.model.suffix == litert.SUFFIX:  # no TensorFlow to start
         return litert.load_litert_model(args.model, args.limits)
-    return _load_model(args)
+    check_model_archive(args.model, args.limits)
+    from mnist_cnn.serving.model_io import load_model  # starts TensorFlow: after the check
+
+    return load_model(args.model, args.limits)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -240,7 +223,7 @@ def _demo(args: argparse.Namespace) -> None:
         demo.require_gradio()
     except ImportError as err:
         raise BadInputError(str(err)) from None
-    model = _load_predictor(args)
+    model = _load_model(args, litert_too=True)
     import logging
 
     # the server's log: one timestamped line per refused image (Python's fallback would drop the time)
@@ -252,9 +235,8 @@ def _class_names(args: argparse.Namespace, model) -> tuple[str, ...]:
     names = tuple(name.strip() for name in args.class_names.split(","))
     outputs = model.output_shape[-1]
     if len(names) != outputs:
-        raise BadInputError(
-            f"--class-names lists {len(names)} classes but {args.model} has {outputs} outputs"
-        )
+        raise BadInputError(f"--class-names lists {len(names)} classes but {args.model} has {outputs} "
+                            "outputs")
     return names
 
 
