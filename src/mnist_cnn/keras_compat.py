@@ -1,11 +1,10 @@
 """Every use of Keras internals, in one place, and saving that older Keras reads.
 
-No public way exists to warm up the weight average (Adam's `_update_model_variables_moving_average`),
-reach the averaged variables (`_trainable_variables`, `_model_variables_moving_average`), let a
-checkpoint count a tie as better (`_set_monitor_op`), or ask whether batch norm renormalises (Keras
-3.15's `renorm`). Checked on `CHECKED_ON`; tests/test_keras_compat.py and `make test-keras-matrix`
-hold each piece. `portable_configs` leaves newer inert arguments out of saved configurations.
-"""
+No public way exists to warm up the weight average (Adam's `_update_model_variables_moving_average`), reach
+the averaged variables (`_trainable_variables`, `_model_variables_moving_average`), let a checkpoint count a
+tie as better (`_set_monitor_op`), or ask whether batch norm renormalises (Keras 3.15's `renorm`). Checked on
+`CHECKED_ON`; tests/test_keras_compat.py and `make test-keras-matrix` hold each piece. `portable_configs`
+leaves newer inert arguments out of saved configurations."""
 
 from __future__ import annotations
 
@@ -28,12 +27,9 @@ _NEWER_ARGUMENTS: dict[type, dict[str, Any]] = {
 
 def _classes_defining_get_config(base: type) -> list[type]:
     """`base` and every subclass of it that defines its own get_config (GlorotUniform does)."""
-    found, stack = [], [base]
-    while stack:
-        cls = stack.pop()
-        if "get_config" in vars(cls):
-            found.append(cls)
-        stack.extend(cls.__subclasses__())
+    found = [base] if "get_config" in vars(base) else []
+    for subclass in base.__subclasses__():
+        found += _classes_defining_get_config(subclass)
     return found
 
 
@@ -71,8 +67,7 @@ def renormalises(layer: keras.layers.BatchNormalization) -> bool:
 def weight_average_pairs(optimizer: keras.optimizers.Optimizer) -> list[tuple[Any, Any]]:
     """(trained variable, its moving average) for an optimizer built with `use_ema=True`.
 
-    Under a float16 policy Keras wraps the optimizer in a `LossScaleOptimizer`, whose public
-    `inner_optimizer` holds the averages (as Keras' own SwapEMAWeights looks for them)."""
+    Under float16 a `LossScaleOptimizer` wraps it; its `inner_optimizer` holds them (as in SwapEMAWeights)."""
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     return list(zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True))
 
@@ -80,12 +75,11 @@ def weight_average_pairs(optimizer: keras.optimizers.Optimizer) -> list[tuple[An
 class AveragingAdam(keras.optimizers.Adam):
     """Adam whose weight average warms up: at step t its momentum is min(ema_momentum, (1 + t) / (10 + t)).
 
-    Keras' average uses `ema_momentum` from the first step, so it still holds e^-1 of the random
-    starting weights after 1 / (1 - momentum) steps (1,000 at 0.999: two epochs at batch 128, five at
-    256) and validates near chance until then. The warm-up (as tf.train.ExponentialMovingAverage's
-    `num_updates`) averages over the steps taken so far until the full momentum takes over, which
-    at 0.999 is after about 9,000 steps: a 16-epoch run at batch 256 (3,360 steps) ends at 0.9973.
-    """
+    Keras' average uses `ema_momentum` from the first step, so it still holds e^-1 of the random starting
+    weights after 1 / (1 - momentum) steps (1,000 at 0.999: two epochs at batch 128, five at 256) and
+    validates near chance until then. The warm-up (as tf.train.ExponentialMovingAverage's `num_updates`)
+    averages over the steps so far until the full momentum takes over, at 0.999 after about 9,000 steps:
+    a 16-epoch run at batch 256 (3,360 steps) ends at 0.9973."""
 
     def _update_model_variables_moving_average(self, trainable_variables):
         if not self.use_ema:

@@ -436,15 +436,15 @@ def test_a_folder_that_may_not_be_written_is_named_with_the_target(tmp_path, mon
 def test_limits_parse_sizes_and_refuse_unknown_names():
     assert [parse_quantity(t) for t in ("2GiB", "500MB", "64M", "1e8", "1_000", "1.5KiB")] == [
         2 * GiB, 500_000_000, 64_000_000, 100_000_000, 1000, 1536]
-    limits = Limits.with_overrides(["csv_text_bytes=2GiB", "image_pixels=100M"])
+    limits = DEFAULT_LIMITS.with_overrides(["csv_text_bytes=2GiB", "image_pixels=100M"])
     assert (limits.csv_text_bytes, limits.image_pixels) == (2 * GiB, 10**8)
     assert limits.csv_rows == DEFAULT_LIMITS.csv_rows
     assert limits.with_overrides(["csv_rows=10"]).csv_text_bytes == 2 * GiB  # on an instance: from it
     with pytest.raises(ValueError, match="unknown limit 'csv_bytes'; the limits are: archive_members, "):
-        Limits.with_overrides(["csv_bytes=1"])
+        DEFAULT_LIMITS.with_overrides(["csv_bytes=1"])
     for bad in ("csv_rows", "csv_rows=lots", "csv_rows=0", "csv_rows=0.5"):
         with pytest.raises(ValueError, match="csv_rows"):
-            Limits.with_overrides([bad])
+            DEFAULT_LIMITS.with_overrides([bad])
     with pytest.raises(ValueError, match="positive integer"):
         Limits(csv_rows=0)
 

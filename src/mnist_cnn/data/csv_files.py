@@ -38,27 +38,22 @@ def load_csv(path: str | os.PathLike, *,
 
 def _unpack(path: Path, packed: bytes, limits: Limits) -> bytes | bytearray:
     """Decompress by content, not by name, up to `limits.csv_text_bytes`."""
-    cap = limits.csv_text_bytes
+    if packed[:2] != _GZIP_MAGIC and (packed[:4] == b"PK\x03\x04" or path.suffix.lower() == ".zip"):
+        packed = _unzip(path, packed, limits)  # its one member may be a .csv.gz in turn
     if packed[:2] == _GZIP_MAGIC:
-        return _gunzip(path, packed, cap, limits)
-    if packed[:4] == b"PK\x03\x04" or path.suffix.lower() == ".zip":
-        return _unpack_zip(path, packed, limits)
-    if len(packed) > cap:
-        raise limits.exceeded("csv_text_bytes", path, f"is {_size(len(packed))} of text", value=len(packed))
+        try:
+            return gunzip(packed, limits.csv_text_bytes)
+        except TooLargeError:
+            found = f"decompresses to more than {_size(limits.csv_text_bytes)} of text"
+            raise limits.exceeded("csv_text_bytes", path, found) from None
+        except ValueError as err:
+            raise CSVFormatError(path, f"is not a valid gzip file ({err})") from None
+    limits.check("csv_text_bytes", len(packed), path, "is {value} of text")
     return packed
 
 
-def _gunzip(path: Path, packed: bytes | bytearray, cap: int, limits: Limits) -> bytearray:
-    try:
-        return gunzip(packed, cap)
-    except TooLargeError:
-        found = f"decompresses to more than {_size(cap)} of text"
-        raise limits.exceeded("csv_text_bytes", path, found) from None
-    except ValueError as err:
-        raise CSVFormatError(path, f"is not a valid gzip file ({err})") from None
-
-
-def _unpack_zip(path: Path, packed: bytes, limits: Limits) -> bytes | bytearray:
+def _unzip(path: Path, packed: bytes, limits: Limits) -> bytearray:
+    """The one CSV member of a zip archive, read within the caps."""
     handle = io.BytesIO(packed)
     check_zip_directory(handle, path, limits)
     try:
@@ -70,14 +65,11 @@ def _unpack_zip(path: Path, packed: bytes, limits: Limits) -> bytes | bytearray:
             if len(csvs) != 1:
                 names = ", ".join(m.filename for m in members) or "nothing"
                 raise CSVFormatError(path, f"a .zip must hold exactly one CSV file; this one holds {names}")
-            inner = _read_member(path, archive, csvs[0], limits)
+            return _read_member(path, archive, csvs[0], limits)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
         if isinstance(err, InputFileError):  # ours: a CSVFormatError or a LimitError, as it is
             raise
         raise CSVFormatError(path, f"is not a valid zip file ({err})") from None
-    if inner[:2] == _GZIP_MAGIC:
-        return _gunzip(path, inner, limits.csv_text_bytes, limits)
-    return inner
 
 
 def _read_member(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> bytearray:

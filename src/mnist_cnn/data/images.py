@@ -18,16 +18,12 @@ from mnist_cnn.io.files import read_regular_file
 from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
-# A digit's strokes leave background inside its box: among MNIST's 70,000 digits whose box is at least
-# 10 pixels each way, the ink covers at most 88 % of it. Noise, a photo of a scene or a filled shape
-# prepares to a solid block, which a model would still read (a noise PNG came out "8, 100 %")
+# Strokes leave background inside a digit's box: ink covers at most 88 % of it in MNIST's digits 10+ pixels
+# each way. Noise, a scene or a filled shape prepares to a solid block, which a model would still read
 SOLID_BOX_FILL = 0.95
-# Below this share of the digit's full brightness a pixel counts as background when cropping: paper
-# texture and JPEG noise must not widen the box.
-INK_THRESHOLD = 0.2
-# MNIST's strokes are 2-3 pixels wide in the 28x28 frame. A fine pen on a large page (1 px on 600x800)
-# would shrink to a tenth of a pixel and fade to near black, so a stroke thinner than this once scaled
-# is first widened (a maximum filter) to reach it
+INK_THRESHOLD = 0.2  # cropping takes under this share of full brightness for background (paper, JPEG noise)
+# MNIST's strokes are 2-3 pixels wide; a fine pen on a large page would shrink to a tenth of a pixel and fade,
+# so a stroke thinner than this once scaled is first widened (a maximum filter) to reach it
 MIN_STROKE = 1.5
 # what `read_image` opens (the formats the CLI's help lists): Pillow would otherwise try every plugin
 # it has, including rarely used decoders, on a downloaded file
@@ -43,8 +39,7 @@ _HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 def read_image(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """A PNG, JPEG, BMP, GIF, TIFF or WebP image as float grayscale in [0, 1].
 
-    Size and pixel count are checked before decoding; transparency is white paper. Raises `ImageReadError` or
-    `LimitError`."""
+    Size and pixels are checked before decoding; transparency is paper; `ImageReadError`, `LimitError`."""
     from PIL import Image, UnidentifiedImageError
 
     data = read_regular_file(path, "image_file_bytes", "an image", limits=limits, error=ImageReadError)
@@ -173,9 +168,7 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     total = float(digit.sum())
     if total <= 0:
         raise ImageReadError(source, "no digit found after scaling")
-    rows_idx, cols_idx = np.indices(digit.shape)
-    centre_y = float((rows_idx * digit).sum() / total)
-    centre_x = float((cols_idx * digit).sum() / total)
+    centre_y, centre_x = (float((index * digit).sum() / total) for index in np.indices(digit.shape))
     # MNIST's digits have their centre of mass at (14, 14) in pixel indices, not at the geometric
     # middle 13.5: measured on the test set, placing it at 13.5 left them a pixel up and left
     middle = IMAGE_SIDE / 2.0

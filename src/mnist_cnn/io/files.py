@@ -6,6 +6,7 @@ temporary beside the target, then one rename: a crash leaves the old file or non
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import hashlib
 import os
@@ -18,10 +19,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from mnist_cnn.io.errors import DiskFullError, InputFileError, OutputPermissionError
-from mnist_cnn.io.held_renames import held_back
 from mnist_cnn.io.limits import CHECKSUMS_MAX_BYTES, DEFAULT_LIMITS, GiB, Limits, MiB, format_quantity
 
 CHUNK = 4 * MiB  # what is hashed at a time
+# the (temporary, target) pairs whose renames an open `switch_over` holds back; None when none is open
+PENDING: contextvars.ContextVar[list[tuple[Path, Path]] | None] = contextvars.ContextVar(
+    "mnist_cnn_switch", default=None
+)
 
 _KINDS = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -54,20 +58,16 @@ def read_regular_file(path: str | os.PathLike, cap: str | int, what: str, *, lim
                       error: type[InputFileError] = InputFileError, also: tuple[str, ...] = ()) -> bytes:
     """Read a regular file within `cap` in one bounded read, rechecked through its descriptor."""
     size = check_regular_file(path, cap, what, limits=limits, error=error, also=also).st_size
+    parts, wanted = [], size + 1  # one byte more than stat said, to notice growth
     try:
-        handle = open_nonblocking(path)
-    except OSError as err:
-        raise error(path, f"cannot be read ({err.strerror or err})") from None
-    with handle:
-        _check_kind(path, os.fstat(handle.fileno()), what, error)
-        parts, wanted = [], size + 1  # one byte more than stat said, to notice growth
-        try:
+        with open_nonblocking(path) as handle:
+            _check_kind(path, os.fstat(handle.fileno()), what, error)
             # a loop: Linux returns at most 2 GiB from one read, and a cap may be raised past that
             while wanted > 0 and (part := handle.read(min(wanted, GiB))):
                 parts.append(part)
                 wanted -= len(part)
-        except OSError as err:
-            raise error(path, f"cannot be read ({err.strerror or err})") from None
+    except OSError as err:
+        raise error(path, f"cannot be read ({err.strerror or err})") from None
     data = b"".join(parts)  # the one part itself, uncopied, for any file under 1 GiB
     if len(data) != size:
         raise error(path, "changed size while it was read (is it still being written?)")
@@ -131,8 +131,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
             os.fsync(handle.fileno())
         # mkstemp makes the file private (0600): give it the mode a plain open() would have
         os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
-        if not held_back(temp, target):  # an open switch-over renames its whole set at once
+        pending = PENDING.get()
+        if pending is None:
             os.replace(temp, target)
+        else:  # the switch-over renames its whole set at once
+            pending.append((temp, target))
     except PermissionError as err:
         temp.unlink(missing_ok=True)
         raise OutputPermissionError(target, f"cannot be written ({err.strerror or err})") from None

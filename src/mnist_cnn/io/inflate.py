@@ -58,14 +58,11 @@ def gunzip(data: bytes | memoryview, max_size: int) -> bytearray:
 
 def _zero_run(view: memoryview) -> int:
     """How many zero bytes `view` starts with, a block at a time."""
-    run = 0
-    while run < len(view):
-        block = bytes(view[run : run + INPUT_BLOCK])
-        stripped = block.lstrip(b"\x00")
-        run += len(block) - len(stripped)
-        if stripped:
-            break
-    return run
+    for start in range(0, len(view), INPUT_BLOCK):
+        block = bytes(view[start : start + INPUT_BLOCK])
+        if rest := block.lstrip(b"\x00"):
+            return start + len(block) - len(rest)
+    return len(view)
 
 
 def read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_size: int) -> bytearray:

@@ -6,10 +6,9 @@ and how to raise it (`mnist-cnn --limit csv_text_bytes=2GiB`)."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -28,16 +27,6 @@ RATIO_FLOOR_BYTES = 1 * MiB
 
 def _cap(default: int, unit: str, doc: str) -> Any:
     return field(default=default, metadata={"unit": unit, "doc": doc})
-
-
-class _class_or_instance:  # noqa: N801 - used as a decorator, named like classmethod
-    """A method that works on the class (from the defaults) or on an instance."""
-
-    def __init__(self, func: Callable) -> None:
-        self.func = func
-
-    def __get__(self, obj: Any, cls: type) -> Callable:
-        return functools.partial(self.func, obj if obj is not None else cls())
 
 
 @dataclass(frozen=True)
@@ -100,7 +89,6 @@ class Limits:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"limit {cap.name} must be a positive integer, not {value!r}")
 
-    @_class_or_instance
     def with_overrides(self, overrides: Iterable[str]) -> Limits:
         """These limits with `NAME=VALUE` overrides (`parse_quantity`'s syntax); `ValueError` if unusable."""
         names = {cap.name for cap in dataclasses.fields(self)}
@@ -146,6 +134,7 @@ _UNITS = {
     "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12,
     "kib": KiB, "mib": MiB, "gib": GiB, "tib": 2**40,
 }
+_BINARY = (("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
 _QUANTITY = re.compile(r"\s*([0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z]*)\s*")
 
 
@@ -166,7 +155,7 @@ def parse_quantity(text: str) -> int:
 def format_quantity(value: int, unit: str) -> str:
     """`value` for people: `"512 MiB"`, `"144.0 megapixels"`, `"1,000"`."""
     if unit == "bytes":
-        for suffix, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        for suffix, size in _BINARY:
             if value >= size:
                 return f"{value / size:.1f} {suffix}".replace(".0 ", " ")
         return f"{value:,} bytes"
@@ -184,6 +173,5 @@ def _suggest(cap: int, value: int | None, unit: str) -> str:
     new = cap * 2
     while value is not None and new < value:
         new *= 2
-    binary, decimal = (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)), (("G", 10**9), ("M", 10**6), ("K", 10**3))
-    steps = binary if unit == "bytes" else decimal
+    steps = _BINARY if unit == "bytes" else (("G", 10**9), ("M", 10**6), ("K", 10**3))
     return next((f"{new // size}{suffix}" for suffix, size in steps if new % size == 0), str(new))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
+import threading
 
 
 def silence_native_stderr() -> int | None:
@@ -26,11 +29,9 @@ def restore_native_stderr(original: int | None) -> None:
         os.close(original)
 
 
-# What TensorFlow's C++ core says on every start or model load that is not news to anyone: start-up
-# notes, the CUDA probe on a machine without a GPU, a known version-skew notice of its graph
-# optimiser, and on a GPU (Colab's T4) the CUDA plugins registered twice, the device created, cuDNN
-# loaded and XLA's service started. Each pattern names its source file and its message, so other
-# lines from the same sources (a cuDNN failure, an out-of-memory) still show.
+# What TensorFlow's C++ core says on every start or model load that is news to no one (start-up notes, the
+# CUDA probe without a GPU, a graph optimiser's version skew; on a GPU, plugins registered twice, the device,
+# cuDNN and XLA's service). Each names its source file and message: other lines from those sources still show.
 KNOWN_NOISE = (
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"\] oneDNN custom operations are on",
@@ -56,16 +57,11 @@ KNOWN_NOISE = (
 )
 
 
+@functools.cache  # once a process: a second call finds the filter in place
 def filter_native_stderr(patterns: tuple[str, ...] = KNOWN_NOISE) -> bool:
     """Drop descriptor 2's lines that match `patterns` for the rest of the process; True once in place.
 
-    A daemon thread reads a pipe in place of descriptor 2 and forwards the rest; idempotent."""
-    import re
-    import threading
-
-    global _filter_installed
-    if _filter_installed:
-        return True
+    A daemon thread reads a pipe in place of descriptor 2 and forwards the rest."""
     noise = re.compile("|".join(f"(?:{p})" for p in patterns))
     try:
         sys.stderr.flush()
@@ -89,8 +85,4 @@ def filter_native_stderr(patterns: tuple[str, ...] = KNOWN_NOISE) -> bool:
                 os.write(original, pending)
 
     threading.Thread(target=forward, name="native-stderr-filter", daemon=True).start()
-    _filter_installed = True
     return True
-
-
-_filter_installed = False

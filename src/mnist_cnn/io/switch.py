@@ -1,8 +1,7 @@
 """A run's files switch over as one set: all written in full, then renamed together.
 
-An atomic journal commits the held-back renames; a kill after it is completed on the next start
-(`finish_switch_over`). Entries must name a hidden temporary beside their target: a planted journal can do no
-harm."""
+An atomic journal commits the held-back renames; after a kill, `finish_switch_over` completes them on the next
+start. Entries must name a hidden temporary beside their target: a planted journal is harmless."""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mnist_cnn.io.errors import InputFileError
-from mnist_cnn.io.files import atomic_write, read_regular_file
-from mnist_cnn.io.held_renames import PENDING
+from mnist_cnn.io.files import PENDING, atomic_write, read_regular_file
 
 JOURNAL_NAME = ".mnist-cnn-switch.json"
 JOURNAL_MAX_BYTES = 1 << 20  # a real one lists a dozen files
@@ -49,9 +47,7 @@ def switch_over(journal_dir: str | os.PathLike) -> Iterator[None]:
 def finish_switch_over(journal_dir: str | os.PathLike) -> list[Path]:
     """Complete a committed but unfinished switch-over; return the targets renamed now."""
     journal = Path(journal_dir) / JOURNAL_NAME
-    if not journal.exists():
-        return []
-    return _rename_all(_read_journal(journal), journal)
+    return _rename_all(_read_journal(journal), journal) if journal.exists() else []
 
 
 def _rename_all(pairs: list[tuple[Path, Path]], journal: Path) -> list[Path]:
