@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+from scipy import special
 
 from mnist_cnn.evaluation.metrics import predict_fixed
 from mnist_cnn.model import LOGITS, PROBABILITIES
@@ -32,18 +33,13 @@ class Calibration:
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of logits / temperature, computed stably."""
-    scaled = np.asarray(logits, dtype=np.float64) / temperature
-    scaled -= scaled.max(axis=1, keepdims=True)
-    exp = np.exp(scaled)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return special.softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
 
 
 def temperature_log_loss(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of the true classes under softmax(logits / temperature)."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
-    top = scaled.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(scaled - top).sum(axis=1)) + top[:, 0]
-    return float((log_norm - scaled[np.arange(len(labels)), labels]).mean())
+    return float((special.logsumexp(scaled, axis=1) - scaled[np.arange(len(labels)), labels]).mean())
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -12,9 +12,8 @@ from mnist_cnn.evaluation.label_errors import disputed_mask, label_error_record
 
 # images converted to float at a time: 4,096 take 13 MB as model input, where 60,000 would take 188 MB
 PREDICT_CHUNK = 4096
-# every batch a Keras model predicts holds this many images, the last padded with blank ones: one
-# shape, so TensorFlow traces a model's predict step once however many images come, and a notebook
-# that predicts through several models meets no retracing warning
+# every batch a Keras model predicts holds this many images, the last padded with blank ones: one shape,
+# traced once however many images come (and no retracing warning in a notebook of several models)
 PREDICT_BATCH = 128
 
 
@@ -40,10 +39,8 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
     """ECE: the sample-weighted mean gap between confidence and accuracy over equal-width bins."""
     table = reliability_table(probabilities, labels, bins)
     total = table["count"].sum()
-    if total == 0:
-        return 0.0
     gaps = np.abs(table["accuracy"] - table["confidence"]) * table["count"]
-    return float(np.nansum(gaps) / total)
+    return float(np.nansum(gaps) / total) if total else 0.0
 
 
 def reliability_table(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict:
@@ -84,15 +81,9 @@ def most_confused_pairs(matrix: np.ndarray, class_names, top: int = 10) -> list[
     """Off-diagonal cells of the confusion matrix, largest first: true, predicted, count."""
     off = matrix.copy()
     np.fill_diagonal(off, 0)
-    order = np.argsort(off, axis=None)[::-1]
-    pairs = []
-    for flat in order[:top]:
-        true, pred = np.unravel_index(flat, off.shape)
-        if off[true, pred] == 0:
-            break
-        pairs.append({"true": class_names[true], "predicted": class_names[pred],
-                      "count": int(off[true, pred])})
-    return pairs
+    cells = [np.unravel_index(flat, off.shape) for flat in np.argsort(off, axis=None)[::-1][:top]]
+    return [{"true": class_names[true], "predicted": class_names[pred], "count": int(off[true, pred])}
+            for true, pred in cells if off[true, pred] > 0]
 
 
 def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:

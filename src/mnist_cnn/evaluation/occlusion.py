@@ -1,9 +1,6 @@
-"""Occlusion sensitivity (Zeiler & Fergus 2014): where hiding part of an image lowers the predicted
-class's probability.
+"""Occlusion sensitivity (Zeiler & Fergus 2014): where hiding part of an image lowers the prediction.
 
-Through `model.predict` alone (via `predict_probabilities`, in batches of one shape, traced once), so
-it works on every Keras backend: Keras 3 has no backend-neutral input gradient.
-"""
+Through `model.predict` alone, so on every Keras backend: Keras 3 has no backend-neutral input gradient."""
 
 from __future__ import annotations
 

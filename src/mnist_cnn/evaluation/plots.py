@@ -5,12 +5,13 @@ Figures are `matplotlib.figure.Figure` objects, not pyplot's: no global state, n
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator
 from sklearn.metrics import auc, roc_curve
 
 from mnist_cnn.evaluation.metrics import expected_calibration_error, reliability_table
@@ -23,11 +24,14 @@ REPORT_FIGURES = ("training_curves", "confusion_matrix", "roc_curves", "predicti
 OWN_IMAGES = "own_images"
 
 
-def _subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), squeeze: bool = True, sharex=False,
-              height_ratios=None):
+def subplots(rows: int = 1, columns: int = 1, figsize=(8, 6), images: bool = False,
+             **options) -> tuple[Figure, Any]:
+    """A Figure and its axes (`Figure.subplots`' `options`), laid out; `images` hides every axis."""
     fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=squeeze, sharex=sharex,
-                        gridspec_kw={"height_ratios": height_ratios} if height_ratios else None)
+    axes = fig.subplots(rows, columns, **options)
+    if images:
+        for ax in np.ravel(axes):
+            ax.axis("off")
     return fig, axes
 
 
@@ -35,7 +39,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
     """Accuracy, cross-entropy and learning rate per epoch, training against validation, best epoch marked.
 
     A label-smoothed objective is drawn dashed; training values carry dropout and augmentation."""
-    fig, axes = _subplots(1, 3, figsize=(15, 4))
+    fig, axes = subplots(1, 3, figsize=(15, 4))
     epochs = history["epoch"]
     best = int(epochs.iloc[best_epoch(history["val_accuracy"]) - 1]) if "val_accuracy" in history else None
     panels = (
@@ -62,10 +66,7 @@ def training_curves(history: pd.DataFrame) -> Figure:
     axes[2].set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="learning rate")
     axes[2].grid(alpha=0.3)
     for ax in axes:  # whole epochs only: a short run would otherwise show 0.96 ... 1.04
-        if len(epochs) <= 10:
-            ax.set_xticks(list(epochs))
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(FixedLocator(epochs) if len(epochs) <= 10 else MaxNLocator(integer=True))
     return fig
 
 
@@ -76,16 +77,14 @@ def confusion_matrices(matrix: np.ndarray, class_names) -> Figure:
     matrix = np.asarray(matrix)
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.nan_to_num(matrix / matrix.sum(axis=1, keepdims=True))
-    fig, axes = _subplots(1, 2, figsize=(16, 6.5))
+    fig, axes = subplots(1, 2, figsize=(16, 6.5))
     names = list(class_names)
     sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", ax=axes[0], cbar=False,
                 xticklabels=names, yticklabels=names)
     sns.heatmap(normalised, annot=True, fmt=".3f", cmap="Blues", ax=axes[1], cbar=True,
                 xticklabels=names, yticklabels=names, vmin=0, vmax=1, annot_kws={"size": 7})
-    axes[0].set_title("Confusion matrix (counts)")
-    axes[1].set_title("Confusion matrix (each row sums to 1)")
-    for ax in axes:
-        ax.set(xlabel="predicted class", ylabel="true class")
+    for ax, kind in zip(axes, ("counts", "each row sums to 1"), strict=True):
+        ax.set(title=f"Confusion matrix ({kind})", xlabel="predicted class", ylabel="true class")
     return fig
 
 
@@ -94,7 +93,7 @@ def roc_curves(labels: np.ndarray, probabilities: np.ndarray, class_names) -> Fi
     classes = probabilities.shape[1]
     onehot = np.eye(classes)[labels]
     grid = np.logspace(-5, 0, 400)
-    fig, ax = _subplots(figsize=(8, 6.5))
+    fig, ax = subplots(figsize=(8, 6.5))
     cmap = matplotlib.colormaps["tab10"]
     interpolated = []
     for c in range(classes):
@@ -143,10 +142,8 @@ def mistakes_gallery(images: np.ndarray, labels: np.ndarray, probabilities: np.n
 def _image_grid(images, labels, probabilities, class_names, indices, columns, title,
                 notes: dict[int, str] | None = None) -> Figure:
     rows = max(1, int(np.ceil(len(indices) / columns)))
-    fig, axes = _subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, i in zip(axes.ravel(), indices, strict=False):
+    fig, axes = subplots(rows, columns, figsize=(2.1 * columns, 2.4 * rows), images=True, squeeze=False)
+    for ax, i in zip(axes.flat, indices, strict=False):
         predicted = int(probabilities[i].argmax())
         right = predicted == labels[i]
         ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
@@ -155,7 +152,7 @@ def _image_grid(images, labels, probabilities, class_names, indices, columns, ti
                      f"{probabilities[i, predicted]:.1%}" + (f", {note}" if note else ""),
                      color=RIGHT if right else WRONG, fontsize=9)
     if len(indices) == 0:
-        axes.ravel()[0].text(0.5, 0.5, "no images to show", ha="center", va="center")
+        axes[0, 0].text(0.5, 0.5, "no images to show", ha="center", va="center")
     fig.suptitle(title)
     return fig
 
@@ -168,7 +165,7 @@ def reliability_diagram(
     table = reliability_table(probabilities, labels, bins)
     centres = (table["edges"][:-1] + table["edges"][1:]) / 2
     filled = table["count"] > 0
-    fig, (ax, ax_count) = _subplots(2, 1, figsize=(7, 7), sharex=True, height_ratios=(3, 1))
+    fig, (ax, ax_count) = subplots(2, 1, figsize=(7, 7), sharex=True, height_ratios=(3, 1))
     width = 1.0 / bins
     name = "calibrated" if before is not None else "model"
     ax.bar(centres[filled], table["accuracy"][filled], width=width * 0.9, edgecolor="black",
@@ -196,7 +193,7 @@ def reliability_diagram(
 def per_class_accuracy(accuracies, class_names) -> Figure:
     """Accuracy of each class as bars, zoomed to where the differences are."""
     accuracies = np.asarray(accuracies, dtype=float)
-    fig, ax = _subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     bars = ax.bar(list(class_names), accuracies, color="tab:blue")
     ax.bar_label(bars, labels=[f"{a:.2%}" for a in accuracies], fontsize=8)
     low = np.nanmin(accuracies) if np.isfinite(accuracies).any() else 0.0
@@ -229,21 +226,15 @@ def report_figures(history: pd.DataFrame, evaluation, images: np.ndarray, seed: 
 
 def own_images(originals, prepared: np.ndarray, predictions) -> Figure:
     """Your images as given (top row) and as the model sees them (bottom row, with its best guesses)."""
-    count = len(prepared)
-    fig, axes = _subplots(2, count, figsize=(2.6 * count, 5.6), squeeze=False)
-    for column, (original, digit, prediction) in enumerate(
-        zip(originals, prepared, predictions, strict=True)
-    ):
-        top, bottom = axes[0, column], axes[1, column]
+    # no ticks, yet axes kept (not `images`): the rows and guesses are labelled on them
+    fig, axes = subplots(2, len(prepared), figsize=(2.6 * len(prepared), 5.6), squeeze=False,
+                         subplot_kw={"xticks": [], "yticks": []})
+    for (top, bottom), original, digit, answer in zip(axes.T, originals, prepared, predictions, strict=True):
         top.imshow(original, cmap="gray", vmin=0, vmax=1)
-        top.set_title(Path(prediction.source).name, fontsize=8)
+        top.set_title(Path(answer.source).name, fontsize=8)
         bottom.imshow(digit, cmap="gray", vmin=0, vmax=255)
-        guesses = "\n".join(f"{name}: {p:.1%}" for name, p in prediction.top)
-        bottom.set_title(f"predicted {prediction.label}", fontsize=11, fontweight="bold")
-        bottom.set_xlabel(guesses, fontsize=8)
-        for ax in (top, bottom):
-            ax.set_xticks([])
-            ax.set_yticks([])
+        bottom.set_title(f"predicted {answer.label}", fontsize=11, fontweight="bold")
+        bottom.set_xlabel("\n".join(f"{name}: {p:.1%}" for name, p in answer.top), fontsize=8)
     axes[0, 0].set_ylabel("your image")
     axes[1, 0].set_ylabel("prepared 28x28")
     return fig

@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +36,10 @@ GRADIO_MISSING = 'demo needs gradio: pip install "mnist-cnn[demo]"'
 PREVIEW_SCALE = 8  # the 28x28 input shown as 224x224, each pixel a visible square
 TOP_SHOWN = 3
 CANVAS_SIDE = 400
-# the page's whole height (857 px in Chromium at any width down to 800): a notebook's frame shows it
-# all, with no scroll bar inside the notebook's own
-FRAME_HEIGHT = 880
-# MNIST's strokes are about 2-3 pixels of a 20-pixel digit: on a 400-pixel canvas a digit drawn
-# 250-300 pixels tall needs a brush about 30 pixels wide to look like one after scaling
+FRAME_HEIGHT = 880  # the page is 857 px high in Chromium: a notebook's frame shows it with no scroll bar
+# MNIST's strokes are 2-3 pixels of a 20-pixel digit: a digit 250-300 pixels tall needs a 30-pixel brush
 BRUSH_RADIUS = 18
-# what Gradio itself writes to its cache (the previews it serves back) is cleared after 10 minutes;
-# uploads and drawings are deleted as soon as they are answered
-CACHE_SWEEP = (600, 600)
+CACHE_SWEEP = (600, 600)  # Gradio's own cache files (previews) go after 10 min; uploads once answered
 log = logging.getLogger(__name__)
 _EXTENSIONS = {"JPEG": (".jpg", ".jpeg"), "TIFF": (".tif", ".tiff")}
 UPLOAD_TYPES = [ext for fmt in IMAGE_FORMATS for ext in _EXTENSIONS.get(fmt, (f".{fmt.lower()}",))]
@@ -110,12 +106,9 @@ class DigitReader:
 
 def require_gradio() -> Any:
     """Import Gradio, or raise ImportError with `GRADIO_MISSING` (it is an optional extra)."""
-    import warnings
-
     try:
-        # Gradio imports huggingface_hub, which imports tqdm.auto: in a Jupyter kernel without
-        # ipywidgets that warns "IProgress not found" and falls back to the text bar. The page shows
-        # no bar of either kind, so that one warning is not the user's to act on
+        # through huggingface_hub, tqdm.auto warns "IProgress not found" in a Jupyter kernel without
+        # ipywidgets: the page shows no progress bar, so that warning is not the user's to act on
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="IProgress not found")
             import gradio
@@ -124,22 +117,11 @@ def require_gradio() -> Any:
     return gradio
 
 
-def _message(err: InputFileError) -> str:
-    return err.reason if err.reason == EMPTY_DRAWING else str(err)
-
-
 def _refused(err: InputFileError) -> str:
     """The message for a refused image, logged as one line for whoever runs the server."""
-    message = _message(err)
+    message = err.reason if err.reason == EMPTY_DRAWING else str(err)
     log.warning("refused an image: %s", message)
     return message
-
-
-def upload_folder() -> Path:
-    """Where Gradio keeps uploads and drawings (GRADIO_TEMP_DIR, or <temp>/gradio)."""
-    import gradio.utils
-
-    return Path(gradio.utils.get_upload_folder()).resolve()
 
 
 def forget_upload(path: str | os.PathLike | None, folder: Path) -> None:
@@ -160,9 +142,10 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
 
     `model` is a Keras model or a `LiteRTModel`; `class_names` its classes in output order."""
     gr = require_gradio()
-    reader, cache = DigitReader(model, class_names, limits), upload_folder()
+    # where Gradio keeps uploads and drawings: GRADIO_TEMP_DIR, or <temp>/gradio
+    reader, cache = DigitReader(model, class_names, limits), Path(gr.utils.get_upload_folder()).resolve()
 
-    def show(path: str | None, source: str, *, drawing: bool = False) -> tuple[Any, Any, str]:
+    def show(path: str | None, source: str | None = None, *, drawing: bool = False) -> tuple[Any, Any, str]:
         """The page's outputs for one file: preview, top classes, status line; errors as the status."""
         if path is None:
             return None, None, EMPTY_DRAWING if drawing else NO_UPLOAD
@@ -180,9 +163,6 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
 
     def predict_drawing(drawing: dict | None) -> tuple[Any, Any, str]:
         return show((drawing or {}).get("composite"), "the drawing", drawing=True)
-
-    def predict_upload(path: str | None) -> tuple[Any, Any, str]:
-        return show(path, Path(path).name if path else "the upload")
 
     def predict(image: str | None) -> dict[str, float]:
         """One image file in; out the most likely class and every class's probability."""
@@ -229,7 +209,7 @@ def build_demo(model: Any, class_names: Sequence[str], *, limits: Limits = DEFAU
         # one queue for all three events: a single prediction at a time (see DigitReader)
         page = {"outputs": [preview, top, status], "concurrency_id": "model", "api_visibility": "private"}
         draw_button.click(predict_drawing, sketch, **page)
-        upload.upload(predict_upload, upload, **page)
+        upload.upload(show, upload, **page)
         api_button.click(predict, upload, every_class, api_name="predict", concurrency_id="model")
     return demo
 

@@ -5,6 +5,7 @@ Each export is reloaded by its own runtime and compared with Keras before taking
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -111,18 +112,15 @@ def export_model(model, output: str | os.PathLike, fmt: str, sample: np.ndarray 
 @contextlib.contextmanager
 def _quiet_converters():
     """Silence the converters' narration on descriptor 2 and TensorFlow's logger while they run."""
-    import logging
-
-    loggers = [logging.getLogger(name) for name in ("tensorflow", "tf2onnx", "absl")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
+    levels = {logger: logger.level for logger in map(logging.getLogger, ("tensorflow", "tf2onnx", "absl"))}
+    for logger in levels:
         logger.setLevel(logging.ERROR)
     original = silence_native_stderr()
     try:
         yield
     finally:
         restore_native_stderr(original)
-        for logger, level in zip(loggers, levels, strict=True):
+        for logger, level in levels.items():
             logger.setLevel(level)
 
 

@@ -21,7 +21,13 @@ class LiteRTModel:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self._interpreter = _interpreter(str(self.path))
+        try:  # LiteRT's interpreter: the ai-edge-litert package where installed (tf.lite's is deprecated)
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter  # noqa: N806
+        self._interpreter = Interpreter(model_path=str(self.path))
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         self._batch = None
@@ -46,17 +52,6 @@ class LiteRTModel:
         self._interpreter.set_tensor(self._input["index"], batch)
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output["index"]).copy()
-
-
-def _interpreter(path: str):
-    """LiteRT's interpreter: the ai-edge-litert package where installed (tf.lite's is deprecated)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter  # noqa: N806
-    return Interpreter(model_path=path)
 
 
 def load_litert_model(path: str | os.PathLike, limits: Limits = DEFAULT_LIMITS) -> LiteRTModel:

@@ -32,12 +32,11 @@ def save_model(model: keras.Model, config: Config) -> dict[str, Path]:
 
     The configuration is one Keras 3.8 and newer read (`keras_compat.portable_configs`)."""
     config.models_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for key, target in (("keras", config.keras_path), ("h5", config.h5_path)):
+    written = {"keras": config.keras_path, "h5": config.h5_path}
+    for target in written.values():
         # Keras picks the format by the file name's ending, so the temporary name keeps it
         with _quiet_legacy_hdf5_notice(), portable_configs(), atomic_path(target) as partial:
             model.save(partial)
-        written[key] = target
     return written
 
 

@@ -29,8 +29,6 @@ def predict_digits(model, images: np.ndarray, class_names, sources: list[str] | 
     probabilities = predict_probabilities(model, images)
     class_names = tuple(class_names)
     sources = sources if sources is not None else [f"#{i + 1}" for i in range(len(images))]
-    predictions = []
-    for source, row in zip(sources, probabilities, strict=True):
-        best = tuple((class_names[i], float(row[i])) for i in np.argsort(row)[::-1][:top])
-        predictions.append(Prediction(str(source), best[0][0], best[0][1], best))
-    return predictions
+    ranked = [tuple((class_names[i], float(row[i])) for i in np.argsort(row)[::-1][:top])
+              for row in probabilities]
+    return [Prediction(str(source), *best[0], best) for source, best in zip(sources, ranked, strict=True)]
