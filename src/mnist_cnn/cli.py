@@ -143,8 +143,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from mnist_cnn.data.images import load_images
-    from mnist_cnn.serving.predict import predict_digits
-    from mnist_cnn.serving.submission import write_submission
+    from mnist_cnn.serving.predict import predict_digits, write_submission
 
     csvs = [p for p in args.inputs if p.name.lower().endswith(CSV_SUFFIXES)]
     if args.explain and (csvs or args.submission or args.model.suffix == ".tflite"):

@@ -38,7 +38,7 @@ from mnist_cnn.io.errors import (
 from mnist_cnn.io.files import atomic_write
 from mnist_cnn.io.limits import DEFAULT_LIMITS, GiB, KiB, Limits, MiB, parse_quantity
 from mnist_cnn.io.model_files import check_model_archive
-from mnist_cnn.serving.submission import write_submission
+from mnist_cnn.serving.predict import write_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 # TensorFlow starts under 3 GiB of address space (measured: it aborts under 2 GiB), and the command

@@ -17,8 +17,7 @@ from mnist_cnn.data.images import (
     stroke_width,
 )
 from mnist_cnn.serving.model_io import ModelFileError, load_model
-from mnist_cnn.serving.predict import predict_digits
-from mnist_cnn.serving.submission import write_submission
+from mnist_cnn.serving.predict import predict_digits, write_submission
 from tests.conftest import ROOT
 
 

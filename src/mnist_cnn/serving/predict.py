@@ -1,12 +1,17 @@
-"""Predict digits with a trained model: the class, its probability and the best three per image."""
+"""Predict digits with a trained model: the class, its probability and the best three; Kaggle's file."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from mnist_cnn.data.csv_files import load_csv
 from mnist_cnn.evaluation.metrics import predict_probabilities
+from mnist_cnn.io.files import atomic_write, check_writable_target
+from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 
 
 @dataclass(frozen=True)
@@ -32,3 +37,19 @@ def predict_digits(model, images: np.ndarray, class_names, sources: list[str] | 
     ranked = [tuple((class_names[i], float(row[i])) for i in np.argsort(row)[::-1][:top])
               for row in probabilities]
     return [Prediction(str(source), *best[0], best) for source, best in zip(sources, ranked, strict=True)]
+
+
+def write_submission(model, csv_path: str | os.PathLike, output: str | os.PathLike, class_names, *,
+                     limits: Limits = DEFAULT_LIMITS, images: np.ndarray | None = None) -> int:
+    """Predict every image of an MNIST-style CSV and write Kaggle's "Digit Recognizer" submission.
+
+    `ImageId,Label`, ImageId from 1, written atomically; a read-only `output` is refused first."""
+    output = Path(output)
+    check_writable_target(output)
+    if images is None:
+        images, _ = load_csv(csv_path, limits=limits)
+    labels = [prediction.label for prediction in predict_digits(model, images, class_names)]
+    lines = ["ImageId,Label", *(f"{i},{label}" for i, label in enumerate(labels, start=1))]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(output, lambda handle: handle.write("\n".join(lines) + "\n"), mode="w")
+    return len(labels)
