@@ -1,4 +1,4 @@
-"""The package's docstrings stay short enough to be read: limits per docstring and in all."""
+"""The package stays short enough to be read: its docstrings per docstring and in all, its lines."""
 
 from __future__ import annotations
 
@@ -73,3 +73,14 @@ def test_the_notebooks_prose_is_read_not_studied(tmp_path):
     cells = [{"cell_type": "markdown", "source": ["word " * 1201, "```\ncode here\n```"]}]
     padded.write_text(json.dumps({"cells": cells}))
     assert notebook_prose_words(padded) == 1201
+
+
+PACKAGE_LINES = 6500  # the budget a newcomer can hold in their head (issue 47)
+
+
+def test_the_package_stays_within_its_line_budget():
+    lines = {path: len(path.read_text().splitlines()) for path in (ROOT / "src").rglob("*.py")}
+    largest = sorted(lines, key=lines.get, reverse=True)[:3]
+    assert sum(lines.values()) <= PACKAGE_LINES, (
+        f"src/ holds {sum(lines.values())} lines of Python, over {PACKAGE_LINES}; the largest: "
+        + ", ".join(f"{path.relative_to(ROOT)} ({lines[path]})" for path in largest))
