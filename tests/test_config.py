@@ -145,3 +145,23 @@ def test_the_notebooks_switches_are_true_false_or_none():
     check_switches(fresh_start=False, launch_demo=None)
     with pytest.raises(ConfigError, match="launch_demo='True': expected True, False or None"):
         check_switches(fresh_start=False, launch_demo="True")
+
+
+def test_numbers_are_read_as_their_setting_declares_and_nan_is_refused(tmp_path):
+    smoke = Config.from_profile("smoke")
+    read = smoke.with_settings(["epochs=3.0", "train_limit=1e3", "dropout=0", "conv_filters=16.0,32"])
+    assert (read.epochs, read.train_limit, read.conv_filters) == (3, 1000, (16, 32))
+    assert type(read.epochs) is int and type(read.dropout) is float  # equal settings fingerprint equal
+    assert smoke.with_settings(["augment=Yes"]).augment is True
+    for bad, message in (("dropout=nan", r"dropout=nan: must be in \[0, 1\)"),
+                         ("label_smoothing=NaN", "label_smoothing=nan"),
+                         ("epochs=yes", "epochs='yes': expected a whole number"),
+                         ("epochs=2.5", "epochs=2.5: expected a whole number")):
+        with pytest.raises(ValueError, match=message):
+            smoke.with_settings([bad])
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"epochs": 3.0, "conv_filters": [16.0, 32], "train_limit": None}))
+    assert (Config.from_json(settings).epochs, Config.from_json(settings).conv_filters) == (3, (16, 32))
+    settings.write_text(json.dumps({"epochs": None}))
+    with pytest.raises(ValueError, match=r"settings.json: epochs=null: expected a value"):
+        Config.from_json(settings)

@@ -74,6 +74,11 @@ def _hide_native_logs() -> None:
         sys.stderr = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="replace")
 
 
+# the settings `train` takes from flags of their own; the rest come by --set
+TRAIN_SETTINGS = ("epochs", "batch_size", "learning_rate", "seed", "data_dir", "train_csv", "test_csv",
+                  "models_dir", "figures_dir", "run_dir", "device")
+
+
 class BadInputError(ValueError):
     """A command-line request that cannot be carried out as given."""
 
@@ -83,8 +88,7 @@ def _train(args: argparse.Namespace) -> None:
     from mnist_cnn.evaluation.metrics import summary_line
     from mnist_cnn.live import TerminalBar
 
-    settings = {field.name for field in dataclasses.fields(Config)} - {"profile"}
-    flags = {name: value for name, value in vars(args).items() if name in settings}  # --epochs to --device
+    flags = {name: getattr(args, name) for name in TRAIN_SETTINGS}
     base: dict = {"profile": args.profile}
     if args.config_file is not None:  # its errors name the file; those of the flags and --set do not
         try:
@@ -171,13 +175,14 @@ def _predict(args: argparse.Namespace) -> None:
         sources = [f"{csvs[0]} row {i}" for i in range(1, len(images) + 1)]
     else:
         images, sources = load_images(args.inputs, limits=args.limits), [str(p) for p in args.inputs]
-    model = _load_model(args, litert_too=True)
+    model = _load_model(args, allow_tflite=True)
     class_names = _class_names(args, model)
     if args.submission:
         rows = write_submission(model, csvs[0], args.submission, class_names, images=images)
         print(f"wrote {args.submission} ({rows} predictions)")
         return
     for prediction in predict_digits(model, images, class_names, sources, top=args.top):
+        # --json: one object a line, the Prediction's fields (source, label, confidence, top)
         print(json.dumps(dataclasses.asdict(prediction)) if args.json else prediction.describe())
     if args.explain:
         from mnist_cnn.evaluation.occlusion import occlusion_map
@@ -202,12 +207,12 @@ def _export(args: argparse.Namespace) -> None:
           f"(largest difference {difference:.1e})")
 
 
-def _load_model(args: argparse.Namespace, litert_too: bool = False):
-    """`args.model` by Keras once `check_model_archive` passed it; with `litert_too`, a .tflite by LiteRT."""
+def _load_model(args: argparse.Namespace, allow_tflite: bool = False):
+    """`args.model` by Keras after `check_model_archive`; with `allow_tflite`, a .tflite by LiteRT."""
     from mnist_cnn.io.model_files import check_model_archive
     from mnist_cnn.serving import litert
 
-    if litert_too and args.model.suffix == litert.SUFFIX:  # no TensorFlow to start
+    if allow_tflite and args.model.suffix == litert.SUFFIX:  # no TensorFlow to start
         return litert.load_litert_model(args.model, args.limits)
     check_model_archive(args.model, args.limits)
     from mnist_cnn.serving.model_io import load_model  # starts TensorFlow: after the check
@@ -222,7 +227,7 @@ def _demo(args: argparse.Namespace) -> None:
         demo.require_gradio()
     except ImportError as err:
         raise BadInputError(str(err)) from None
-    model = _load_model(args, litert_too=True)
+    model = _load_model(args, allow_tflite=True)
     import logging
 
     # the server's log: one timestamped line per refused image (Python's fallback would drop the time)

@@ -11,7 +11,7 @@ from mnist_cnn.constants import CORRUPTION_SEED
 
 Argument = tuple[str, dict[str, Any]]  # a name or flag, and its add_argument keywords
 DEFAULTS = Config()
-THE_PROFILES = "(default: the profile's)"
+PROFILE_DEFAULT = "(default: the profile's)"
 KERAS_MODEL: Argument = ("model", dict(type=Path, help="a .keras or .h5 model"))
 CLASS_NAMES: Argument = ("--class-names", dict(
     default=",".join(DIGIT_NAMES),
@@ -28,9 +28,9 @@ OPTIONS: list[Argument] = [  # the command's own, before the subcommand
 TRAIN: list[Argument] = [
     ("--profile", dict(choices=list(PROFILES), default=DEFAULTS.profile,
                        help="training recipe (default: %(default)s)")),
-    ("--epochs", dict(type=int, help=f"number of epochs {THE_PROFILES}")),
-    ("--batch-size", dict(type=int, help=f"images per step {THE_PROFILES}")),
-    ("--learning-rate", dict(type=float, help=f"peak learning rate {THE_PROFILES}")),
+    ("--epochs", dict(type=int, help=f"number of epochs {PROFILE_DEFAULT}")),
+    ("--batch-size", dict(type=int, help=f"images per step {PROFILE_DEFAULT}")),
+    ("--learning-rate", dict(type=float, help=f"peak learning rate {PROFILE_DEFAULT}")),
     ("--seed", dict(type=int, help=f"random seed (default: {DEFAULTS.seed})")),
     ("--data-dir", dict(type=Path, help=f"folder of the CSVs (default: {DEFAULTS.data_dir})")),
     ("--train-csv", dict(help=f"training CSV in --data-dir (default: {DEFAULTS.train_csv})")),
@@ -112,6 +112,7 @@ COMMANDS: dict[str, tuple[list[Argument], str, str]] = {  # name: (arguments, he
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand; each option's help states its default."""
     parser = argparse.ArgumentParser(
         prog="mnist-cnn", description="Train and use an augmented CNN on MNIST-style CSVs."
     )

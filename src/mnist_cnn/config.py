@@ -21,13 +21,14 @@ DEVICES = ("auto", "cpu", "gpu", "mirrored", "tpu")
 CHOICES = {"profile": tuple(PROFILES), "architecture": ("fast", "original"),
            "schedule": ("onecycle", "cosine", "plateau"), "device": DEVICES, "padding": ("valid", "same"),
            "precision": ("auto", "float32", "mixed_bfloat16", "mixed_float16"), "xla": ("auto", "on", "off")}
-# each checked number's range [least, bound) (None: no bound); NOTES: what refusing one adds
+# each checked number's range [least, bound) (None: no bound)
 RANGES: dict[str, tuple[float, float | None]] = {
     "epochs": (1, None), "batch_size": (1, None), "steps_per_execution": (1, None), "members": (1, None),
     "val_size": (0, None), "seed": (0, None), "train_limit": (1, None), "test_limit": (1, None),
     "early_stopping_patience": (0, None), "plateau_patience": (0, None), "dense_units": (0, None),
     "rotation": (0, None), "zoom": (0, None), "translation": (0, None), "distortion": (0, None),
     "label_smoothing": (0, 1), "dropout": (0, 1), "ema_momentum": (0, 1)}
+# what a refusal adds to its range
 NOTES = {"distortion": " (a largest shift in pixels)", "ema_momentum": " (0 turns the weight average off)"}
 PATHS = ("data_dir", "models_dir", "figures_dir", "run_dir")
 # settings added after runs were recorded, with the value every earlier run trained with: a recorded
@@ -94,13 +95,18 @@ class Config:
     # "auto": bfloat16 where the hardware computes it natively (AMX or AVX512-BF16 CPUs, TPUs),
     # float16 with loss scaling on GPUs with tensor cores, float32 elsewhere; the saved model is float32
     precision: str = "auto"
-    xla: str = "auto"  # compile the training step with XLA; "auto" decides per run (training/xla.py)
+    # compile the training step with XLA; "auto" decides per run and says why (training/xla.py): off
+    # wherever the augmentation is, since its warp has no XLA kernel
+    xla: str = "auto"
     tensorboard: bool = False  # TensorBoard logs in run_dir/tensorboard while training (TensorFlow only)
 
-    # outputs. None: models/ and figures/ for the default run (see HOW_AND_WHERE), for any other in run_dir
+    # outputs. None: models/ and figures/ for the default run (see HOW_AND_WHERE), <run_dir>/models and
+    # <run_dir>/figures for any other, which so never replaces them
     models_dir: Path | None = None
     figures_dir: Path | None = None
-    run_dir: Path | None = None  # resumable state; None: runs/<profile>, so profiles never share one
+    # resumable state (weights after each epoch, the best checkpoint); None: runs/<profile>, so that
+    # runs of different profiles never share one
+    run_dir: Path | None = None
     model_name: str = "mnist_cnn"
     _defaulted: tuple[str, ...] = dataclasses.field(default=(), init=False, repr=False, compare=False)
 
@@ -157,6 +163,10 @@ class Config:
             data = {k: v for k, v in {**SETTINGS_ADDED_LATER, **data["config"]}.items() if k not in PATHS[1:]}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a JSON object of settings")
+        optional = {f.name for f in dataclasses.fields(Config) if f.default is None}
+        for key, value in data.items():  # from_profile reads None as "not given", as a flag left out
+            if value is None and key not in optional:
+                raise ConfigError(f"{path}: {key}=null: expected a value (leave it out for the profile's)")
         return cls.from_profile(data.pop("profile", "full"), **data)
 
     @property
@@ -227,11 +237,13 @@ def class_names_of(names: Any) -> tuple[str, ...]:
 
 
 def _check_types(config: Config) -> None:
-    """Refuse, naming it, the first setting whose value is not of its setting's type."""
+    """Refuse, naming it, the first setting not of its type; 3.0 counts as 3, and 3 as 3.0."""
     for field in dataclasses.fields(config):
         name, value, default = field.name, getattr(config, field.name), field.default
         if not field.init or name == "class_names" or (value is None and default is None):
             continue
+        value = _as_declared(value, default, name)
+        setattr(config, name, value)
         ints = isinstance(value, list | tuple) and all(_whole(v) for v in value)
         if name in PATHS:
             ok, what = isinstance(value, str | os.PathLike), "a folder path"
@@ -253,6 +265,20 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _as_declared(value: Any, default: Any, name: str) -> Any:
+    """A whole float (3.0, 1e3) as an int where a setting counts, an int as a float where it measures.
+
+    Equal settings then compare, record and fingerprint equal whichever way they were written."""
+    if isinstance(default, float) and _whole(value):
+        return float(value)
+    counts = name in ("train_limit", "test_limit") or (_whole(default) and name not in PATHS)
+    if counts and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if name in ("conv_filters", "convs_per_block") and isinstance(value, list | tuple):
+        return [int(v) if isinstance(v, float) and v.is_integer() else v for v in value]
+    return value
+
+
 def _check_values(config: Config) -> None:
     """Refuse, naming it, the first setting outside its choices or range, or wrong for its network."""
     for name, allowed in CHOICES.items():
@@ -260,7 +286,7 @@ def _check_values(config: Config) -> None:
             raise ConfigError(f"unknown {name} {getattr(config, name)!r}; choose one of {', '.join(allowed)}")
     for name, (low, high) in RANGES.items():
         value = getattr(config, name)
-        if value is not None and (value < low or (high is not None and value >= high)):
+        if value is not None and not (low <= value and (high is None or value < high)):  # refuses NaN too
             bound = f"at least {low}" if high is None else f"in [{low}, {high})"
             raise ConfigError(f"{name}={value!r}: must be {bound}{NOTES.get(name, '')}")
     if min(config.conv_filters, default=0) < 1 or not config.learning_rate > 0:
@@ -280,26 +306,31 @@ def _check_names(settings: dict[str, Any]) -> None:
 
 
 def _parse_value(key: str, text: str) -> Any:
-    """A `--set` value: text for text and folders, else JSON, true/yes/no/none or a comma-separated list."""
+    """A `--set` value: text for text and folders, else a number, true/yes/no, none or a comma list."""
     default = {f.name: f.default for f in dataclasses.fields(Config)}[key]
     if text.lower() in ("none", "null"):
         return None
     if isinstance(default, str) or key in PATHS:
         return text
+    if isinstance(default, bool) and text.lower() in ("true", "yes", "false", "no"):
+        return text.lower() in ("true", "yes")
     value = _scalar(text)
     if isinstance(value, str) and "," in value:
         parts = [part.strip() for part in value.split(",")]
         value = parts if key == "class_names" else [_scalar(part) for part in parts]
-    return [value] if isinstance(default, tuple) and not isinstance(value, list) else value
+    if isinstance(default, tuple) and not isinstance(value, list):
+        value = [value]  # one block, one class name: a list of one
+    return value
 
 
 def _scalar(text: str) -> Any:
-    for parse in (json.loads, float):  # float: numbers JSON does not write, such as .5
+    """JSON (numbers, true, false, lists), else a number JSON does not write (.5, 1_0), else the text."""
+    for parse in (json.loads, float):
         try:
             return parse(text)
         except ValueError:
             pass
-    return {"true": True, "yes": True, "false": False, "no": False}.get(text.lower(), text)
+    return text
 
 
 @functools.cache

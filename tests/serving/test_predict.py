@@ -196,3 +196,20 @@ def test_noise_and_filled_shapes_are_refused_as_not_a_digit_but_mnist_digits_are
     images, _ = load_csv(ROOT / "data" / "mnist_test.csv.gz")
     for digit in images[:3000]:  # every one prepares (the check leaves real digits alone)
         prepare_image(digit.astype(np.float32) / 255.0)
+
+
+def test_a_tie_goes_to_the_lower_class_as_argmax_has_it(tmp_path):
+    import keras
+
+    # a real network whose logits tie between classes 1 and 2 for every image
+    inputs = keras.Input((28, 28, 1))
+    logits = keras.layers.Dense(10, kernel_initializer="zeros",
+                                bias_initializer=keras.initializers.Constant([0, 3, 3, 0, 0, 0, 0, 0, 0, 0]))
+    model = keras.Model(inputs, keras.layers.Softmax()(logits(keras.layers.Flatten()(inputs))))
+    images = np.zeros((2, 28, 28), dtype=np.uint8)
+    assert [p.label for p in predict_digits(model, images, "0123456789")] == ["1", "1"]
+    assert predict_digits(model, images, "0123456789")[0].top[1][0] == "2"
+    csv = tmp_path / "test.csv"
+    csv.write_text("pixel" + ",pixel".join(map(str, range(784))) + "\n" + ("0," * 783 + "0\n") * 2)
+    assert write_submission(model, csv, tmp_path / "out.csv", "0123456789") == 2
+    assert (tmp_path / "out.csv").read_text() == "ImageId,Label\n1,1\n2,1\n"

@@ -20,8 +20,11 @@ from mnist_cnn.io.limits import DEFAULT_LIMITS, Limits
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box inside the 28x28 frame
 # Strokes leave background inside a digit's box: ink covers at most 88 % of it in MNIST's digits 10+ pixels
 # each way. Noise, a scene or a filled shape prepares to a solid block, which a model would still read
+# (a noise PNG came out "8, 100 %")
 SOLID_BOX_FILL = 0.95
-INK_THRESHOLD = 0.2  # cropping takes under this share of full brightness for background (paper, JPEG noise)
+# below this share of full brightness a pixel is background when cropping: paper texture and JPEG noise
+# must not widen the box
+INK_THRESHOLD = 0.2
 # MNIST's strokes are 2-3 pixels wide; a fine pen on a large page would shrink to a tenth of a pixel and fade,
 # so a stroke thinner than this once scaled is first widened (a maximum filter) to reach it
 MIN_STROKE = 1.5
@@ -168,7 +171,8 @@ def prepare_image(gray: np.ndarray, source: str | os.PathLike = "<image>") -> np
     total = float(digit.sum())
     if total <= 0:
         raise ImageReadError(source, "no digit found after scaling")
-    centre_y, centre_x = (float((index * digit).sum() / total) for index in np.indices(digit.shape))
+    rows, cols = np.indices(digit.shape)
+    centre_y, centre_x = float((rows * digit).sum() / total), float((cols * digit).sum() / total)
     # MNIST's digits have their centre of mass at (14, 14) in pixel indices, not at the geometric
     # middle 13.5: measured on the test set, placing it at 13.5 left them a pixel up and left
     middle = IMAGE_SIDE / 2.0

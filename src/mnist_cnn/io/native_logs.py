@@ -57,7 +57,7 @@ KNOWN_NOISE = (
 )
 
 
-@functools.cache  # once a process: a second call finds the filter in place
+@functools.cache  # once a process: later calls get the first call's answer
 def filter_native_stderr(patterns: tuple[str, ...] = KNOWN_NOISE) -> bool:
     """Drop descriptor 2's lines that match `patterns` for the rest of the process; True once in place.
 

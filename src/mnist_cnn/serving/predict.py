@@ -34,14 +34,16 @@ def predict_digits(model, images: np.ndarray, class_names, sources: list[str] | 
     probabilities = predict_probabilities(model, images)
     class_names = tuple(class_names)
     sources = sources if sources is not None else [f"#{i + 1}" for i in range(len(images))]
-    ranked = [tuple((class_names[i], float(row[i])) for i in np.argsort(row)[::-1][:top])
+    # stable: on a tie the lower class comes first, as argmax has it
+    ranked = [tuple((class_names[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:top])
               for row in probabilities]
-    return [Prediction(str(source), *best[0], best) for source, best in zip(sources, ranked, strict=True)]
+    return [Prediction(str(source), label=best[0][0], confidence=best[0][1], top=best)
+            for source, best in zip(sources, ranked, strict=True)]
 
 
 def write_submission(model, csv_path: str | os.PathLike, output: str | os.PathLike, class_names, *,
                      limits: Limits = DEFAULT_LIMITS, images: np.ndarray | None = None) -> int:
-    """Predict every image of an MNIST-style CSV and write Kaggle's "Digit Recognizer" submission.
+    """Write Kaggle's "Digit Recognizer" submission for every image of an MNIST-style CSV; return the rows.
 
     `ImageId,Label`, ImageId from 1, written atomically; a read-only `output` is refused first."""
     output = Path(output)

@@ -19,7 +19,7 @@ MEMBER_PREFIX = "member_"
 
 
 def member_config(config: Config, index: int) -> Config:
-    """Member `index`'s (0-based) settings: its seed and run directory; a single network's own."""
+    """Member `index`'s (0-based) settings: its seed and run directory; for a single network, `config`."""
     if config.members == 1:
         return config
     return dataclasses.replace(config, seed=config.seed + index, members=1,
