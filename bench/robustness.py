@@ -29,9 +29,17 @@ def cpu_tag() -> str:
     return next((tag for flag, tag in kinds if flag in flags), "cpu")
 
 
+def scratch_config(profile: str, seed: int, folder: Path):
+    """`profile`'s Config with the repository's data, writing only under `folder` (never models/)."""
+    from mnist_cnn.config import Config
+
+    return Config.from_profile(profile, seed=seed, data_dir=ROOT / "data", run_dir=folder / "run",
+                               models_dir=folder / "models", figures_dir=folder / "figures")
+
+
 def main() -> None:
     from mnist_cnn import pipeline
-    from mnist_cnn.config import PROFILES, Config
+    from mnist_cnn.config import PROFILES
     from mnist_cnn.training.devices import cpu_description
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -48,9 +56,7 @@ def main() -> None:
         scratch = args.scratch or Path(temporary)
         for profile in args.profile or ["full", "quick", "original"]:
             folder = scratch / profile
-            config = Config.from_profile(
-                profile, seed=args.seed, data_dir=ROOT / "data", run_dir=folder / "run",
-                models_dir=folder / "models", figures_dir=folder / "figures")
+            config = scratch_config(profile, args.seed, folder)
             run = pipeline.run(config, report=print, fresh=True)
             metrics = run.metrics
             record["corruption_seed"] = metrics["corruption_seed"]

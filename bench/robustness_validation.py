@@ -18,7 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from robustness import ROOT, cpu_tag
+from robustness import ROOT, cpu_tag, scratch_config
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--profile", default="full", help="the profile both arms start from (default: full)")
@@ -44,7 +44,6 @@ def summary(runs: list[dict]) -> dict:
 
 def main() -> None:
     from mnist_cnn import pipeline
-    from mnist_cnn.config import Config
     from mnist_cnn.evaluation.corruptions import corruption_record
     from mnist_cnn.evaluation.metrics import predict_probabilities
     from mnist_cnn.training.devices import cpu_description
@@ -62,9 +61,7 @@ def main() -> None:
         for seed in args.seeds:  # interleaved: both arms of a seed see the machine in the same state
             for arm, settings in arms.items():
                 folder = scratch / f"{'candidate' if settings else 'profile'}-{seed}"
-                config = Config.from_profile(args.profile, seed=seed, data_dir=ROOT / "data",
-                                             run_dir=folder / "run", models_dir=folder / "models",
-                                             figures_dir=folder / "figures").with_settings(settings)
+                config = scratch_config(args.profile, seed, folder).with_settings(settings)
                 dataset = pipeline.load(config).dataset
                 result = train(config, dataset, report=print, fresh=True)
                 clean = predict_probabilities(result.model, dataset.val_x).argmax(axis=1) == dataset.val_y
